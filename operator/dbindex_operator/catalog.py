@@ -1,0 +1,221 @@
+"""Read-only catalog SQL as named constants, and the facts it returns as frozen dataclasses.
+
+One query (STATE) answers, for every index of one database at once: does the table exist, does
+a relation of the index's name exist, is it an index on that table, valid, ready, what is its
+definition, and is some backend running CREATE INDEX on the table right now. The definition is
+compared as a *signature* of catalog facts (SIGNATURE), never as pg_get_indexdef text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+# The definition facts of the index whose pg_index row is aliased `x`. Text forms come from
+# PostgreSQL itself, so our desired signature can be produced by the same SQL (see PROBE_*).
+SIGNATURE: Final = """
+    json_build_object(
+        'method', (SELECT am.amname FROM pg_class ic JOIN pg_am am ON am.oid = ic.relam
+                   WHERE ic.oid = x.indexrelid),
+        'unique', x.indisunique,
+        'nullsNotDistinct', x.indnullsnotdistinct,
+        'keys', (
+            SELECT json_agg(json_build_array(
+                pg_get_indexdef(x.indexrelid, k.n, false),
+                CASE WHEN opc.opcdefault THEN NULL ELSE opc.opcname END,
+                CASE WHEN x.indcollation[k.n - 1] = 0
+                       OR x.indcollation[k.n - 1] = att.attcollation THEN NULL
+                     ELSE coll.collname END,
+                (x.indoption[k.n - 1] & 1) <> 0,
+                (x.indoption[k.n - 1] & 2) <> 0
+            ) ORDER BY k.n)
+            FROM generate_series(1, x.indnkeyatts) AS k(n)
+            LEFT JOIN pg_opclass opc ON opc.oid = x.indclass[k.n - 1]
+            LEFT JOIN pg_collation coll ON coll.oid = x.indcollation[k.n - 1]
+            LEFT JOIN pg_attribute att
+                   ON att.attrelid = x.indrelid AND att.attnum = x.indkey[k.n - 1]
+                  AND x.indkey[k.n - 1] <> 0
+        ),
+        'include', COALESCE((
+            SELECT json_agg(pg_get_indexdef(x.indexrelid, k.n, false) ORDER BY k.n)
+            FROM generate_series(x.indnkeyatts + 1, x.indnatts) AS k(n)
+        ), '[]'::json),
+        'predicate', pg_get_expr(x.indpred, x.indrelid),
+        'reloptions', (SELECT array_to_json(ARRAY(SELECT unnest(ic.reloptions) ORDER BY 1))
+                       FROM pg_class ic WHERE ic.oid = x.indexrelid),
+        'tablespace', (SELECT ts.spcname FROM pg_class ic JOIN pg_tablespace ts
+                       ON ts.oid = ic.reltablespace WHERE ic.oid = x.indexrelid)
+    )
+"""
+
+PROGRESS_COLUMNS: Final = """
+    p.pid, p.phase, p.index_relid, p.blocks_total, p.blocks_done, p.tuples_total,
+    p.tuples_done, p.lockers_total, p.lockers_done, p.current_locker_pid
+"""
+
+# $1 schemas, $2 tables, $3 index names: parallel text arrays, one element per DatabaseIndex.
+STATE: Final = f"""
+    SELECT w.ord,
+           t.oid AS table_oid,
+           t.relpages AS table_pages,
+           t.relkind AS table_kind,
+           i.oid AS relation_oid,
+           i.relkind AS relation_kind,
+           x.indrelid = t.oid AS on_table,
+           x.indisvalid AS valid,
+           x.indisready AS ready,
+           CASE WHEN x.indexrelid IS NOT NULL THEN pg_get_indexdef(x.indexrelid) END AS definition,
+           CASE WHEN x.indexrelid IS NOT NULL THEN {SIGNATURE} END AS signature,
+           CASE WHEN p.pid IS NOT NULL THEN json_build_object(
+               'pid', p.pid, 'phase', p.phase, 'index_relid', p.index_relid,
+               'blocks_total', p.blocks_total, 'blocks_done', p.blocks_done,
+               'tuples_total', p.tuples_total, 'tuples_done', p.tuples_done,
+               'lockers_total', p.lockers_total, 'lockers_done', p.lockers_done,
+               'current_locker_pid', p.current_locker_pid,
+               'blocking_pids', pg_blocking_pids(p.pid)) END AS builder
+    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+         AS w(schema_name, table_name, index_name, ord)
+    LEFT JOIN pg_namespace n ON n.nspname = w.schema_name
+    LEFT JOIN pg_class t ON t.relnamespace = n.oid AND t.relname = w.table_name
+                        AND t.relkind IN ('r', 'm', 'p')
+    LEFT JOIN pg_class i ON i.relnamespace = n.oid AND i.relname = w.index_name
+    LEFT JOIN pg_index x ON x.indexrelid = i.oid
+    LEFT JOIN LATERAL (
+        SELECT {PROGRESS_COLUMNS}
+        FROM pg_stat_progress_create_index p
+        WHERE p.relid = t.oid
+          AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY (p.index_relid = i.oid) DESC NULLS LAST, p.pid
+        LIMIT 1
+    ) p ON true
+    ORDER BY w.ord
+"""
+
+# $1: backend PIDs of our own builders. A PID with no progress row is still waiting for its
+# first lock on the table (PostgreSQL shows no row until then).
+PROGRESS: Final = f"""
+    SELECT b.pid AS backend, {PROGRESS_COLUMNS}, pg_blocking_pids(b.pid) AS blocking_pids
+    FROM unnest($1::int[]) AS b(pid)
+    LEFT JOIN pg_stat_progress_create_index p ON p.pid = b.pid
+"""
+
+# The desired signature: the same index built (not concurrently, instantly) on an empty scratch
+# copy of the table inside a transaction that is always rolled back.
+PROBE_TABLE: Final = "dbindex_probe"
+PROBE_SIGNATURE: Final = f"""
+    SELECT {SIGNATURE} FROM pg_index x WHERE x.indrelid = 'pg_temp.{PROBE_TABLE}'::regclass
+"""
+
+# Only INVALID indexes are dropped as leftovers: re-checked right before the drop.
+IS_INVALID_INDEX: Final = """
+    SELECT NOT x.indisvalid FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+    WHERE n.nspname = $1 AND i.relname = $2
+"""
+
+INDEX_VALID: Final = """
+    SELECT x.indisvalid, pg_get_indexdef(x.indexrelid) FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+    WHERE n.nspname = $1 AND i.relname = $2
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """One pg_stat_progress_create_index row (or the lack of one, phase None)."""
+
+    pid: int
+    phase: str | None = None
+    index_relid: int | None = None
+    blocks_total: int = 0
+    blocks_done: int = 0
+    tuples_total: int = 0
+    tuples_done: int = 0
+    lockers_total: int = 0
+    lockers_done: int = 0
+    current_locker_pid: int = 0
+    blocking_pids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], pid: int | None = None) -> Progress:
+        def num(key: str) -> int:
+            return int(row.get(key) or 0)
+
+        return cls(
+            pid=int(pid if pid is not None else row["pid"]),
+            phase=row.get("phase"),
+            index_relid=row.get("index_relid"),
+            blocks_total=num("blocks_total"),
+            blocks_done=num("blocks_done"),
+            tuples_total=num("tuples_total"),
+            tuples_done=num("tuples_done"),
+            lockers_total=num("lockers_total"),
+            lockers_done=num("lockers_done"),
+            current_locker_pid=num("current_locker_pid"),
+            blocking_pids=tuple(sorted(row.get("blocking_pids") or ())),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexState:
+    """What the catalog says about one desired index."""
+
+    table_oid: int | None = None
+    table_pages: int = 0
+    table_kind: str | None = None  # 'p': partitioned, which CIC cannot build on
+    relation_oid: int | None = None
+    relation_kind: str | None = None  # 'i' for an index; anything else is a name clash
+    on_table: bool = False
+    valid: bool = False
+    ready: bool = False
+    definition: str | None = None
+    signature: Mapping[str, Any] | None = None
+    builder: Progress | None = None  # a CREATE INDEX running on the table right now
+
+    @property
+    def table_exists(self) -> bool:
+        return self.table_oid is not None
+
+    @property
+    def index_exists(self) -> bool:
+        return self.relation_oid is not None
+
+    @property
+    def built_by_someone(self) -> bool:
+        """Some live backend is building THIS index (its progress row names our oid)."""
+        return (
+            self.builder is not None
+            and self.relation_oid is not None
+            and self.builder.index_relid == self.relation_oid
+        )
+
+
+def state_from_row(row: Mapping[str, Any]) -> IndexState:
+    signature = row["signature"]
+    builder = row["builder"]
+    relkind = row["relation_kind"]
+    table_kind = row["table_kind"]
+    return IndexState(
+        table_oid=row["table_oid"],
+        table_pages=int(row["table_pages"] or 0),
+        table_kind=table_kind.decode() if isinstance(table_kind, bytes) else table_kind,
+        relation_oid=row["relation_oid"],
+        relation_kind=relkind.decode() if isinstance(relkind, bytes) else relkind,
+        on_table=bool(row["on_table"]),
+        valid=bool(row["valid"]),
+        ready=bool(row["ready"]),
+        definition=row["definition"],
+        signature=json.loads(signature) if isinstance(signature, str) else signature,
+        builder=None
+        if builder is None
+        else Progress.from_row(json.loads(builder) if isinstance(builder, str) else builder),
+    )
+
+
+def state_arguments(
+    targets: Sequence[tuple[str, str, str]],
+) -> tuple[list[str], list[str], list[str]]:
+    """(schema, table, index) triples -> the three parallel arrays STATE takes."""
+    return [t[0] for t in targets], [t[1] for t in targets], [t[2] for t in targets]

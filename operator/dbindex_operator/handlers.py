@@ -1,0 +1,68 @@
+"""Kopf wiring only: settings at start-up, one handler that tracks objects, one for deletion.
+
+Domain errors become Kopf errors here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from dbindex_operator import fleet, kube, metrics, settings
+
+logger = logging.getLogger(__name__)
+RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    from dbindex_operator import settings as config_module
+
+    config = config_module.Settings.from_env()
+    # Our own finalizer and bookkeeping keys, under our API group.
+    settings.persistence.finalizer = config_module.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=config_module.GROUP
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=config_module.GROUP, key="last-handled-configuration"
+    )
+    # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
+    settings.watching.server_timeout = 600
+    memo.fleet = fleet.Fleet(config, kube.Client())
+    memo.fleet.start()
+    if config.metrics_port:
+        metrics.serve(config.metrics_address, config.metrics_port)
+        logger.info("metrics on %s:%d", config.metrics_address, config.metrics_port)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "fleet", None) is not None:
+        await memo.fleet.close()
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def track(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Fast: hand the object to its database worker, which does the rest."""
+    memo.fleet.upsert(_plain(body))
+
+
+@kopf.on.delete(*RESOURCE)
+async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> None:
+    try:
+        await memo.fleet.delete(_plain(body), runtime.total_seconds())
+    except fleet.RetryLater as exc:
+        raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=5) from None
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "metadata": dict(body.metadata),
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }

@@ -1,0 +1,114 @@
+"""The only module that talks to the Kubernetes API besides Kopf itself: reading Secrets,
+patching status, posting Events. The `kubernetes` client is synchronous, so every call runs in a
+worker thread; Kopf's event loop never blocks on it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from dbindex_operator import errors, settings
+
+logger = logging.getLogger(__name__)
+
+
+class Client:
+    def __init__(self) -> None:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        api = kubernetes.client.ApiClient()
+        self._core = kubernetes.client.CoreV1Api(api)
+        self._custom = kubernetes.client.CustomObjectsApi(api)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's data, decoded. Raises SecretNotFound."""
+
+        def read() -> dict[str, str]:
+            try:
+                secret = self._core.read_namespaced_secret(name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise errors.SecretNotFound(
+                        f"Secret {namespace}/{name} does not exist"
+                    ) from None
+                if exc.status == 403:
+                    raise errors.SecretNotFound(
+                        f"not allowed to read Secret {namespace}/{name}"
+                    ) from None
+                raise errors.ConnectionFailed(
+                    f"reading Secret {namespace}/{name} failed: HTTP {exc.status}"
+                ) from None
+            data = secret.data or {}
+            return {
+                key: base64.b64decode(value).decode("utf-8", "replace")
+                for key, value in data.items()
+            }
+
+        return await asyncio.to_thread(read)
+
+    async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
+        """Merge-patch .status; False when the object is gone."""
+
+        def call() -> bool:
+            try:
+                self._custom.patch_namespaced_custom_object_status(
+                    settings.GROUP,
+                    settings.VERSION,
+                    namespace,
+                    settings.PLURAL,
+                    name,
+                    {"status": dict(patch)},
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(call)
+
+    async def post_event(
+        self, ref: Mapping[str, str], kind: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event about the object `ref` (namespace, name, uid). Best effort."""
+        now = datetime.datetime.now(datetime.UTC)
+        body = kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(
+                generate_name=f"{ref['name']}.", namespace=ref["namespace"]
+            ),
+            involved_object=kubernetes.client.V1ObjectReference(
+                api_version=f"{settings.GROUP}/{settings.VERSION}",
+                kind=settings.KIND,
+                name=ref["name"],
+                namespace=ref["namespace"],
+                uid=ref.get("uid"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=kind,
+            source=kubernetes.client.V1EventSource(component="dbindex-operator"),
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            reporting_component="dbindex.dev/operator",
+            reporting_instance="dbindex-operator",
+        )
+
+        def call() -> None:
+            try:
+                self._core.create_namespaced_event(ref["namespace"], body)
+            except ApiException as exc:
+                logger.warning(
+                    "could not post event %s for %s: HTTP %s", reason, ref["name"], exc.status
+                )
+
+        await asyncio.to_thread(call)

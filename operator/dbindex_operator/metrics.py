@@ -1,0 +1,46 @@
+"""Prometheus metrics. Labels carry namespaces, reasons and SQLSTATE classes only: never a DSN,
+a host name from a Secret, or any Secret value."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+BUILDS_STARTED = Counter(
+    "dbindex_builds_started_total", "CREATE INDEX CONCURRENTLY statements started", ["namespace"]
+)
+BUILDS_SUCCEEDED = Counter(
+    "dbindex_builds_succeeded_total", "Builds that ended with a valid index", ["namespace"]
+)
+BUILDS_FAILED = Counter(
+    "dbindex_builds_failed_total",
+    "Builds that ended without a valid index, by SQLSTATE class (e.g. 57 = cancel/terminate, "
+    "55 = lock timeout, 23 = duplicates; 'none' = connection lost)",
+    ["namespace", "sqlstate_class"],
+)
+BUILD_DURATION = Histogram(
+    "dbindex_build_duration_seconds",
+    "Wall time of successful builds",
+    ["namespace"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600),
+)
+BUILDS_IN_PROGRESS = Gauge("dbindex_builds_in_progress", "Builds running now", ["namespace"])
+RETRIES = Counter(
+    "dbindex_retries_total", "Build attempts scheduled after a retryable failure", ["namespace"]
+)
+INVALID_DROPPED = Counter(
+    "dbindex_invalid_indexes_dropped_total",
+    "INVALID leftovers removed with DROP INDEX CONCURRENTLY",
+    ["namespace"],
+)
+STATUS_PATCHES = Counter("dbindex_status_patches_total", "Status patches sent to the API server")
+CATALOG_QUERIES = Counter(
+    "dbindex_catalog_queries_total",
+    "Catalog queries sent to PostgreSQL (state, progress, definition probes)",
+    ["query"],
+)
+OBJECTS = Gauge("dbindex_objects", "DatabaseIndex objects known, by status phase", ["phase"])
+
+
+def serve(address: str, port: int) -> None:
+    """Start the endpoint in a daemon thread (prometheus_client's own server)."""
+    start_http_server(port, addr=address)

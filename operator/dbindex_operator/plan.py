@@ -1,0 +1,138 @@
+"""decide(spec, state, ...) -> Action: what to do about one index, from the catalog. Pure.
+
+The catalog is the actual state, not the history of what we did: an index someone else built is
+adopted, a dead INVALID leftover (including the IF NOT EXISTS trap) is dropped and rebuilt, an
+index another backend is still building is watched, never touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from dbindex_operator import catalog, definitions
+from dbindex_operator import spec as specs
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """Run CREATE INDEX CONCURRENTLY (when a slot for the database and the table is free)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DropLeftover:
+    """Drop an INVALID index nobody is building, then build."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """Ask PostgreSQL for the normalised desired definition, then decide again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    adopted: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchForeignBuild:
+    """Another backend is building this very index: report its progress, do nothing."""
+
+    progress: catalog.Progress
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """Nothing to do now; phase and reason say why."""
+
+    phase: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Fail:
+    """A problem that will not heal without a human: Failed, Degraded=True, no retries."""
+
+    reason: str
+    message: str
+
+
+Action = Build | DropLeftover | Probe | Ready | WatchForeignBuild | Wait | Fail
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """The little the decision needs beyond the catalog: our own attempts at this generation."""
+
+    failed: Fail | None = None  # a permanent failure, kept until the spec or retry token changes
+    retry_in: float = 0.0  # seconds until the next attempt is allowed (backoff)
+    last_error: str | None = None
+    built_here: bool = False  # we built it in this process (Ready is not an adoption)
+
+
+def decide(
+    spec: specs.IndexSpec,
+    state: catalog.IndexState,
+    desired: Mapping[str, Any] | None,
+    history: History,
+) -> Action:
+    where = f"{spec.schema}.{spec.table}"
+    if not state.table_exists:
+        return Wait("Waiting", "TableNotFound", f"table {where} does not exist (yet)")
+    if state.table_kind == "p":
+        return Fail(
+            "PartitionedTable",
+            f"{where} is partitioned; CREATE INDEX CONCURRENTLY cannot build on it",
+        )
+    if state.index_exists:
+        if state.relation_kind != "i" or not state.on_table:
+            return Fail(
+                "NameConflict",
+                f"{spec.schema}.{spec.name} exists and is not an index on {where}",
+            )
+        if state.valid:
+            if desired is None:
+                return Probe()
+            diffs = definitions.differences(desired, state.signature or {})
+            if diffs:
+                return Fail(
+                    "DefinitionMismatch",
+                    "a valid index of this name exists with another definition ("
+                    + "; ".join(diffs)
+                    + "); it is left alone",
+                )
+            return Ready(adopted=not history.built_here)
+        if state.built_by_someone:
+            assert state.builder is not None
+            return WatchForeignBuild(state.builder)
+        if state.builder is not None:
+            # Never queue a lock behind another CIC on the table: that can deadlock it.
+            return _table_busy(state.builder, where)
+        return DropLeftover()
+    if history.failed is not None:
+        return history.failed
+    if state.builder is not None:
+        return _table_busy(state.builder, where)
+    if history.retry_in > 0:
+        return Wait(
+            "Retrying",
+            "BackingOff",
+            f"next attempt in {history.retry_in:.0f}s after: {history.last_error}",
+        )
+    return Build()
+
+
+def _table_busy(builder: catalog.Progress, where: str) -> Wait:
+    return Wait(
+        "Pending",
+        "TableBusy",
+        f"backend {builder.pid} is building another index on {where}; "
+        "only one build per table runs at a time",
+    )
+
+
+def build_order(candidates: list[tuple[int, Any]]) -> list[Any]:
+    """Biggest table first: starting the longest work first finishes the batch soonest."""
+    return [item for _, item in sorted(candidates, key=lambda pair: -pair[0])]

@@ -1,0 +1,100 @@
+"""Operator-wide settings: read once from the environment into a frozen dataclass kept in memo.
+
+Every field documents its environment variable. Per-index tuning (timeouts, retry) lives in the
+DatabaseIndex spec instead; see spec.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+GROUP = "dbindex.dev"
+VERSION = "v1alpha1"
+PLURAL = "databaseindexes"
+KIND = "DatabaseIndex"
+FINALIZER = f"{GROUP}/finalizer"
+RETRY_ANNOTATION = f"{GROUP}/retry"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    build_concurrency: int = 2
+    """DBINDEX_BUILD_CONCURRENCY: concurrent builds per database (one per table at most)."""
+
+    progress_interval: float = 2.0
+    """DBINDEX_PROGRESS_INTERVAL: seconds between pg_stat_progress_create_index polls."""
+
+    resync_interval: float = 60.0
+    """DBINDEX_RESYNC_INTERVAL: seconds between catalog re-reads of a database (drift, validity)."""
+
+    status_min_interval: float = 1.0
+    """DBINDEX_STATUS_MIN_INTERVAL: at most one status patch per object per this many seconds."""
+
+    deletion_timeout: float = 300.0
+    """DBINDEX_DELETION_TIMEOUT: seconds a deletion retries an unreachable database before it
+    releases the finalizer anyway (with a Warning event), so a namespace can always go away."""
+
+    connection_backoff: tuple[float, ...] = (2.0, 5.0, 10.0, 30.0, 60.0)
+    """DBINDEX_CONNECTION_BACKOFF: comma-separated delays before re-trying a database that failed
+    (missing Secret, unreachable server); the last one repeats."""
+
+    connect_timeout: float = 10.0
+    """DBINDEX_CONNECT_TIMEOUT: seconds to wait for a PostgreSQL connection."""
+
+    check_interval: str = "2s"
+    """DBINDEX_CLIENT_CHECK_INTERVAL: client_connection_check_interval of build sessions, so a
+    build dies with its operator instead of running on as an orphan."""
+
+    metrics_address: str = "0.0.0.0"
+    """DBINDEX_METRICS_ADDRESS: address of the Prometheus endpoint."""
+
+    metrics_port: int = 9090
+    """DBINDEX_METRICS_PORT: port of the Prometheus endpoint; 0 turns it off."""
+
+    application_name: str = "dbindex-operator"
+    """DBINDEX_APPLICATION_NAME: application_name of our sessions (visible in pg_stat_activity)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise ValueError(f"{name} must not be negative, got {raw!r}")
+            return value
+
+        backoff_raw = env.get("DBINDEX_CONNECTION_BACKOFF")
+        backoff = defaults.connection_backoff
+        if backoff_raw:
+            try:
+                backoff = tuple(float(part) for part in backoff_raw.split(","))
+            except ValueError:
+                raise ValueError(
+                    f"DBINDEX_CONNECTION_BACKOFF must be numbers, got {backoff_raw!r}"
+                ) from None
+        concurrency = int(number("DBINDEX_BUILD_CONCURRENCY", defaults.build_concurrency))
+        if concurrency < 1:
+            raise ValueError("DBINDEX_BUILD_CONCURRENCY must be at least 1")
+        return cls(
+            build_concurrency=concurrency,
+            progress_interval=number("DBINDEX_PROGRESS_INTERVAL", defaults.progress_interval),
+            resync_interval=number("DBINDEX_RESYNC_INTERVAL", defaults.resync_interval),
+            status_min_interval=number("DBINDEX_STATUS_MIN_INTERVAL", defaults.status_min_interval),
+            deletion_timeout=number("DBINDEX_DELETION_TIMEOUT", defaults.deletion_timeout),
+            connection_backoff=backoff,
+            connect_timeout=number("DBINDEX_CONNECT_TIMEOUT", defaults.connect_timeout),
+            check_interval=env.get("DBINDEX_CLIENT_CHECK_INTERVAL", defaults.check_interval),
+            metrics_address=env.get("DBINDEX_METRICS_ADDRESS", defaults.metrics_address),
+            metrics_port=int(number("DBINDEX_METRICS_PORT", defaults.metrics_port)),
+            application_name=env.get("DBINDEX_APPLICATION_NAME", defaults.application_name),
+        )

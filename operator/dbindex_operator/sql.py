@@ -1,0 +1,107 @@
+"""All DDL the operator runs, rendered from an IndexSpec. The one place identifiers are quoted.
+
+The CREATE statement follows PostgreSQL's grammar order:
+CREATE [UNIQUE] INDEX CONCURRENTLY name ON schema.table USING method (keys) [INCLUDE (...)]
+[NULLS NOT DISTINCT] [WITH (...)] [TABLESPACE ts] [WHERE pred]
+We render it ourselves rather than through a deparser: the text is asserted exactly in tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pglast import keywords
+
+from dbindex_operator import spec as specs
+
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_KEYWORDS_NEEDING_QUOTES = (
+    keywords.RESERVED_KEYWORDS | keywords.COL_NAME_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS
+)
+
+
+def ident(name: str) -> str:
+    """Quote like PostgreSQL's quote_ident (%I): only when needed, doubling embedded quotes."""
+    if _PLAIN_IDENTIFIER.match(name) and name not in _KEYWORDS_NEEDING_QUOTES:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A standard-conforming string literal (%L without the E'' form: we reject backslashes
+    nowhere, and standard_conforming_strings is on in every supported PostgreSQL)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{ident(schema)}.{ident(name)}"
+
+
+def create_index(
+    spec: specs.IndexSpec, *, concurrently: bool = True, table: str | None = None
+) -> str:
+    """Render CREATE INDEX for spec. `table` overrides the target (a pre-quoted relation name),
+    used to build the same definition on a scratch copy of the table for comparison."""
+    parts = ["CREATE"]
+    if spec.unique:
+        parts.append("UNIQUE")
+    parts.append("INDEX")
+    if concurrently:
+        parts.append("CONCURRENTLY")
+    parts.append(ident(spec.name))
+    parts.append("ON")
+    parts.append(table or qualified(spec.schema, spec.table))
+    parts.append(f"USING {spec.method}")
+    parts.append("(" + ", ".join(_key(key) for key in spec.keys) + ")")
+    if spec.include:
+        parts.append("INCLUDE (" + ", ".join(ident(c) for c in spec.include) + ")")
+    if spec.nulls_not_distinct:
+        parts.append("NULLS NOT DISTINCT")
+    if spec.storage_parameters:
+        params = ", ".join(f"{name} = {literal(value)}" for name, value in spec.storage_parameters)
+        parts.append(f"WITH ({params})")
+    if spec.tablespace:
+        parts.append(f"TABLESPACE {ident(spec.tablespace)}")
+    if spec.where:
+        parts.append(f"WHERE ({spec.where})")
+    return " ".join(parts)
+
+
+def _key(key: specs.IndexKey) -> str:
+    text = ident(key.column) if key.column is not None else f"({key.expression})"
+    if key.collation:
+        text += f" COLLATE {ident(key.collation)}"
+    if key.opclass:
+        text += f" {ident(key.opclass)}"
+    if key.descending:
+        text += " DESC"
+    if key.nulls_first is not None:
+        text += " NULLS FIRST" if key.nulls_first else " NULLS LAST"
+    return text
+
+
+def drop_index(schema: str, name: str) -> str:
+    return f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}"
+
+
+def session_settings(
+    build: specs.BuildOptions, *, schema: str, check_interval: str, application_name: str
+) -> dict[str, str]:
+    """Settings for a build session, sent in the startup packet (never in the CIC's string).
+
+    search_path is the index's schema only, so unqualified names in expressions resolve the
+    same way for the build and for the definition check.
+    """
+    settings = {
+        "application_name": application_name,
+        "lock_timeout": build.lock_timeout,
+        "statement_timeout": build.statement_timeout,
+        "search_path": ident(schema),
+        # PG 14+: abort the build when the operator's connection is gone (no orphans).
+        "client_connection_check_interval": check_interval,
+    }
+    if build.maintenance_work_mem is not None:
+        settings["maintenance_work_mem"] = build.maintenance_work_mem
+    if build.parallel_workers is not None:
+        settings["max_parallel_maintenance_workers"] = str(build.parallel_workers)
+    return settings

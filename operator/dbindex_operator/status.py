@@ -1,0 +1,102 @@
+"""The DatabaseIndex status as a public API: a Report in, the status object out. Pure.
+
+Conditions follow the Kubernetes convention (type/status/reason/message/lastTransitionTime/
+observedGeneration); lastTransitionTime moves only when a condition's status flips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+PENDING, WAITING, BUILDING, READY, RETRYING, FAILED, DELETING = (
+    "Pending",
+    "Waiting",
+    "Building",
+    "Ready",
+    "Retrying",
+    "Failed",
+    "Deleting",
+)
+_PROGRESSING_PHASES = frozenset({PENDING, WAITING, BUILDING, RETRYING, DELETING})
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What the reconciler concluded about one object, in user terms."""
+
+    phase: str
+    reason: str
+    message: str
+    attempts: int = 0
+    index: Mapping[str, Any] | None = None
+    progress: Mapping[str, Any] | None = None
+    last_error: Mapping[str, Any] | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    retry_token: str | None = None
+
+
+def render(
+    report: Report, *, generation: int, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    ready = report.phase == READY
+    degraded = report.phase == FAILED
+    conditions = [
+        _condition("Ready", ready, report, generation, previous, now),
+        _condition(
+            "Progressing", report.phase in _PROGRESSING_PHASES, report, generation, previous, now
+        ),
+        _condition("Degraded", degraded, report, generation, previous, now),
+    ]
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": report.phase,
+        "attempts": report.attempts,
+        "conditions": conditions,
+    }
+    optional = {
+        "index": report.index,
+        "progress": report.progress,
+        "lastError": report.last_error,
+        "startedAt": report.started_at,
+        "completedAt": report.completed_at,
+        "retryToken": report.retry_token,
+    }
+    status.update({key: value for key, value in optional.items() if value is not None})
+    return status
+
+
+def merge_patch(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON merge patch turning old into new (top-level fields), or None if equal."""
+    if _comparable(new) == _comparable(old):
+        return None
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    patch.update(new)
+    return patch
+
+
+def _comparable(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {key: value for key, value in status.items() if value is not None}
+
+
+def _condition(
+    kind: str,
+    true: bool,
+    report: Report,
+    generation: int,
+    previous: Mapping[str, Any],
+    now: str,
+) -> dict[str, Any]:
+    value = "True" if true else "False"
+    before = next((c for c in previous.get("conditions") or () if c.get("type") == kind), None)
+    changed = before is None or before.get("status") != value
+    return {
+        "type": kind,
+        "status": value,
+        "reason": report.reason,
+        "message": report.message,
+        "lastTransitionTime": now if changed else (before or {}).get("lastTransitionTime", now),
+        "observedGeneration": generation,
+    }

@@ -1,0 +1,113 @@
+"""Tracked: what the operator remembers about one DatabaseIndex between catalog reads.
+
+Only what the catalog cannot tell: our own attempts, backoff, a permanent failure, the build task
+in flight, the status last written. Seeded from the object's status so a restart keeps counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from dbindex_operator import errors, plan, settings
+from dbindex_operator import spec as specs
+
+ObjectKey = tuple[str, str]  # namespace, name
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass(eq=False)
+class Tracked:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    retry_token: str | None
+    spec: specs.IndexSpec | None
+    spec_error: str | None
+    status: dict[str, Any]  # the newest status we rendered (or read)
+    written: dict[str, Any]  # the status the API server has, as far as we know
+    attempts: int = 0
+    failed: plan.Fail | None = None
+    last_error: dict[str, Any] | None = None
+    next_attempt_at: float = 0.0  # loop time
+    desired: Mapping[str, Any] | None = None
+    built_here: bool = False
+    task: asyncio.Task[None] | None = None  # a build or a drop in flight
+    building: bool = False
+    backend_pid: int | None = None
+    percent: int = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    last_reason: str | None = None
+    patched_at: float = -1e9
+
+    @property
+    def key(self) -> ObjectKey:
+        return self.namespace, self.name
+
+    @property
+    def ref(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "name": self.name, "uid": self.uid}
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def reset_history(self) -> None:
+        """A new generation or retry token: forget failures and backoff, start counting again."""
+        self.attempts = 0
+        self.failed = None
+        self.next_attempt_at = 0.0
+        self.desired = None
+        self.last_error = None
+
+
+def from_body(body: Mapping[str, Any]) -> Tracked:
+    meta = body["metadata"]
+    generation = int(meta.get("generation") or 1)
+    token = (meta.get("annotations") or {}).get(settings.RETRY_ANNOTATION)
+    parsed: specs.IndexSpec | None = None
+    problem: str | None = None
+    try:
+        parsed = specs.parse(body.get("spec") or {}, object_name=meta["name"])
+    except errors.SpecError as exc:
+        problem = exc.message
+    status = dict(body.get("status") or {})
+    tracked = Tracked(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=generation,
+        retry_token=token,
+        spec=parsed,
+        spec_error=problem,
+        status=status,
+        written=dict(status),
+    )
+    same_request = (
+        status.get("observedGeneration") == generation and status.get("retryToken") == token
+    )
+    if same_request:
+        # Carry our own history across restarts: attempts, and a permanent build failure.
+        tracked.attempts = int(status.get("attempts") or 0)
+        tracked.last_error = status.get("lastError")
+        tracked.started_at = status.get("startedAt")
+        tracked.completed_at = status.get("completedAt")
+        degraded = _condition(status, "Degraded")
+        if status.get("phase") == "Failed" and degraded.get("reason") == "BuildFailed":
+            tracked.failed = plan.Fail("BuildFailed", degraded.get("message", ""))
+    return tracked
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == kind:
+            return condition  # type: ignore[no-any-return]
+    return {}

@@ -1,0 +1,86 @@
+"""StatusWriter: coalesced, change-only status patches.
+
+Reports arrive as often as the reconciler likes; each object's status is patched at most once per
+`min_interval`, only when it differs from what the API server already has, and always with the
+newest content (older pending content is simply replaced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dbindex_operator import kube, metrics, status, tracking
+
+logger = logging.getLogger(__name__)
+
+
+class StatusWriter:
+    def __init__(self, client: kube.Client, min_interval: float, parallel: int = 8) -> None:
+        self._client = client
+        self._min_interval = min_interval
+        self._pending: dict[tracking.ObjectKey, tracking.Tracked] = {}
+        self._wake = asyncio.Event()
+        self._parallel = asyncio.Semaphore(parallel)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="status-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def submit(self, tracked: tracking.Tracked, report: status.Report) -> None:
+        new = status.render(
+            report, generation=tracked.generation, previous=tracked.status, now=tracking.now_iso()
+        )
+        if status.merge_patch(new, tracked.status) is None:
+            return
+        tracked.status = new
+        self._pending[tracked.key] = tracked
+        self._wake.set()
+
+    def forget(self, key: tracking.ObjectKey) -> None:
+        self._pending.pop(key, None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                now = loop.time()
+                due = [
+                    t for t in self._pending.values() if now - t.patched_at >= self._min_interval
+                ]
+                for tracked in due:
+                    del self._pending[tracked.key]
+                if due:
+                    await asyncio.gather(*(self._send(t) for t in due))
+                    continue
+                wait = min(t.patched_at + self._min_interval for t in self._pending.values()) - now
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+                    self._wake.clear()
+                except TimeoutError:
+                    pass
+
+    async def _send(self, tracked: tracking.Tracked) -> None:
+        snapshot = tracked.status
+        patch = status.merge_patch(snapshot, tracked.written)
+        if patch is None:
+            return
+        async with self._parallel:
+            try:
+                await self._client.patch_status(tracked.namespace, tracked.name, patch)
+            except Exception as exc:  # the API server hiccuped: keep the content, try again
+                logger.warning("status patch for %s failed: %s", tracked.label, exc)
+                tracked.patched_at = asyncio.get_running_loop().time()
+                self._pending.setdefault(tracked.key, tracked)
+                self._wake.set()
+                return
+        metrics.STATUS_PATCHES.inc()
+        tracked.written = snapshot
+        tracked.patched_at = asyncio.get_running_loop().time()
