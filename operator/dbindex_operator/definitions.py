@@ -15,7 +15,12 @@ from dbindex_operator import sql
 
 
 def needs_probe(spec: specs.IndexSpec) -> bool:
-    return spec.needs_server_normalisation or spec.tablespace is not None
+    return (
+        spec.needs_server_normalisation
+        or spec.tablespace is not None
+        # PostgreSQL normalises some values (booleans lose their quotes, ...).
+        or bool(spec.storage_parameters)
+    )
 
 
 def local_signature(spec: specs.IndexSpec) -> dict[str, Any]:

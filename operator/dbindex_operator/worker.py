@@ -201,8 +201,11 @@ class DatabaseWorker:
         spec = tracked.spec
         assert spec is not None
         if isinstance(action, plan.Ready):
-            reason = "Adopted" if action.adopted else "IndexValid"
-            if tracked.status.get("phase") != status.READY and action.adopted:
+            already = tracked.status.get("phase") == status.READY
+            reason = "Adopted" if action.adopted and not already else "IndexValid"
+            if already:  # keep the reason it became Ready with (a restart is no adoption)
+                reason = _condition_reason(tracked.status, "Ready") or reason
+            elif action.adopted:
                 self.fleet.event(
                     tracked,
                     "Normal",
@@ -500,6 +503,14 @@ def _progress_status(row: catalog.Progress, percent: int) -> dict[str, Any]:
         result["currentLockerPid"] = current
     result["updatedAt"] = tracking.now_iso()
     return result
+
+
+def _condition_reason(current: dict[str, Any], kind: str) -> str | None:
+    for condition in current.get("conditions") or ():
+        if condition.get("type") == kind:
+            reason: str | None = condition.get("reason")
+            return reason
+    return None
 
 
 async def _close_pool(pool: Any) -> None:
