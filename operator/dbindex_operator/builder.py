@@ -45,13 +45,9 @@ async def build(
         # client_connection_check_interval and leaves an INVALID index for the caller to drop.
         conn.terminate()
         raise
-    except asyncpg.PostgresError as exc:
-        raise errors.BuildFailure(exc.sqlstate, db.redact(_first_line(exc), params)) from None
-    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        # Connection lost mid-build: backend terminated, server restarted, network cut.
-        cause = exc.__cause__
-        sqlstate = getattr(cause, "sqlstate", None)
-        raise errors.BuildFailure(sqlstate, db.redact(_first_line(exc), params)) from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        # Includes a connection lost mid-build: backend terminated, server restarted, network cut.
+        raise errors.BuildFailure(_sqlstate(exc), db.redact(_first_line(exc), params)) from None
     finally:
         if not conn.is_closed():
             await _close(conn)
@@ -96,9 +92,18 @@ async def drop(
 
 async def _close(conn: asyncpg.Connection) -> None:
     try:
-        await asyncio.wait_for(conn.close(), timeout=5)
+        async with asyncio.timeout(5):
+            await conn.close()
     except (TimeoutError, OSError, asyncpg.InterfaceError):
         conn.terminate()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The most telling SQLSTATE: a lost connection (08003) names its cause when it has one,
+    e.g. 57P01 when the backend was terminated; None when the network just broke."""
+    cause: str | None = getattr(exc.__cause__, "sqlstate", None)
+    own: str | None = getattr(exc, "sqlstate", None)
+    return cause or own
 
 
 def _first_line(exc: BaseException) -> str:

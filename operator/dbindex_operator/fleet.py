@@ -94,7 +94,13 @@ class Fleet:
                 owner = self.workers.get((tracked.namespace, tracked.spec.connection))
                 was_building = tracked.task is not None
                 if owner is not None:
+                    logger.debug("%s: stopping its work", tracked.label)
                     await owner.remove(tracked.name)
+                    logger.debug("%s: work stopped", tracked.label)
+                    if not owner.objects:
+                        del self.workers[(tracked.namespace, tracked.spec.connection)]
+                        await owner.close()
+                        logger.debug("%s: worker closed", tracked.label)
         try:
             spec = specs.parse(body.get("spec") or {}, object_name=meta["name"])
         except errors.SpecError:

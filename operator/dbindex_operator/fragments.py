@@ -5,8 +5,8 @@ parentheses we put around it. Three checks, all with PostgreSQL's own parser (pg
 
 1. the scanner: no comments, no statement separators, parentheses balanced and never closed
    below depth zero (so the text stays inside our parentheses whatever follows it);
-2. the parser: wrapped as ``SELECT (<expr>)`` or ``SELECT 1 WHERE (<pred>)`` it is one plain
-   SELECT with nothing but that expression;
+2. the parser: as ``SELECT <expr>`` or ``SELECT 1 WHERE <pred>`` it is one plain SELECT with
+   nothing but that one expression;
 3. the tree: no sub-queries (SubLink) anywhere.
 
 PostgreSQL itself later refuses non-immutable functions in index expressions and predicates.
@@ -35,19 +35,20 @@ _FORBIDDEN_NODES: tuple[type[ast.Node], ...] = (ast.SubLink, ast.RangeSubselect,
 def expression(text: str, *, what: str = "expression") -> str:
     """Return the validated expression text (stripped), or raise SpecError."""
     body = _scan(text, what)
-    stmt = _parse_single_select(f"SELECT ({body})", what)
-    if len(stmt.targetList or ()) != 1 or stmt.whereClause is not None:
+    # Parsed bare, so that `a, b` is two targets rather than one row constructor.
+    stmt = _parse_single_select(f"SELECT {body}", what)
+    targets = stmt.targetList or ()
+    if len(targets) != 1 or stmt.whereClause is not None or targets[0].name is not None:
         raise errors.SpecError(f"{what} must be exactly one expression")
     _reject_other_clauses(stmt, what)
-    target = (stmt.targetList or ())[0]
-    _reject_nodes(target, what)
+    _reject_nodes(targets[0], what)
     return body
 
 
 def predicate(text: str, *, what: str = "where") -> str:
     """Return the validated WHERE predicate text (stripped), or raise SpecError."""
     body = _scan(text, what)
-    stmt = _parse_single_select(f"SELECT 1 WHERE ({body})", what)
+    stmt = _parse_single_select(f"SELECT 1 WHERE {body}", what)
     if len(stmt.targetList or ()) != 1 or stmt.whereClause is None:
         raise errors.SpecError(f"{what} must be exactly one boolean expression")
     _reject_other_clauses(stmt, what)

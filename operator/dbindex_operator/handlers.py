@@ -5,7 +5,10 @@ Domain errors become Kopf errors here and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
+import signal
 from typing import Any
 
 import kopf
@@ -21,16 +24,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     from dbindex_operator import settings as config_module
 
     config = config_module.Settings.from_env()
-    # Our own finalizer and bookkeeping keys, under our API group.
+    # Our own finalizer and bookkeeping keys, under our API group. Kopf ignores every annotation
+    # under its storage prefix when it diffs objects, so that prefix must not be `dbindex.dev`
+    # itself: the user's `dbindex.dev/retry` annotation has to count as a change.
     settings.persistence.finalizer = config_module.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=config_module.GROUP
+        prefix=config_module.KOPF_PREFIX
     )
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=config_module.GROUP, key="last-handled-configuration"
+        prefix=config_module.KOPF_PREFIX, key="last-handled-configuration"
     )
     # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
     settings.watching.server_timeout = 600
+    _dump_tasks_on_sigusr2()
     memo.fleet = fleet.Fleet(config, kube.Client())
     memo.fleet.start()
     if config.metrics_port:
@@ -58,6 +64,19 @@ async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> No
         await memo.fleet.delete(_plain(body), runtime.total_seconds())
     except fleet.RetryLater as exc:
         raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=5) from None
+
+
+def _dump_tasks_on_sigusr2() -> None:
+    """`kill -USR2 <pid>` logs every asyncio task's stack: what is the operator waiting for?"""
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        for task in asyncio.all_tasks(loop):
+            stream = io.StringIO()
+            task.print_stack(limit=8, file=stream)
+            logger.warning("task %s:\n%s", task.get_name(), stream.getvalue())
+
+    loop.add_signal_handler(signal.SIGUSR2, dump)
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -7,8 +7,11 @@ skipped with a note on standard error. A CREATE INDEX that a manifest cannot exp
 builds a different index than the migration would be worse than none.
 
 Index expressions and WHERE predicates keep the user's own text, cut out of the statement at
-token boundaries; where that text does not re-parse to the same syntax tree, pglast's deparser
-writes it instead. Either way the text is checked to parse back to the original tree.
+token boundaries, minus its SQL comments (the operator refuses comments in fragments); where that
+text does not re-parse to the same syntax tree, pglast's deparser writes it instead. Either way
+the text is checked to parse back to the original tree (``SELECT <text>``). Every spec is finally
+run through the operator's own validation (spec.parse), so nothing is printed that the operator
+would refuse.
 
 Positions: pglast 8 reports node locations, statement offsets, scanner tokens and syntax error
 positions as indexes into the Python ``str`` (it converts libpg_query's UTF-8 byte offsets), so
@@ -57,7 +60,8 @@ error. SQL comments directly above a statement become the dbindex.dev/descriptio
 
 A CREATE INDEX that a manifest cannot express is reported as FILE:LINE: error: ... and not
 printed: an index without a name, ON ONLY, operator class parameters, a database-qualified table,
-an identifier longer than 63 bytes.
+an identifier longer than 63 bytes, anything the operator itself would refuse (such as an access
+method it does not support).
 
 exit codes:
   0  every CREATE INDEX statement was converted (notes allowed; also when there were none)
@@ -309,8 +313,8 @@ def _statements(file: _File) -> tuple[list[_Statement], list[Diagnostic]]:
     try:
         return [_statement(raw, file.sql, 0) for raw in parser.parse_sql(file.sql)], []
     except parser.ParseError as whole:
-        statements, errors = _statements_one_by_one(file)
-        return statements, errors or [_syntax_error(file, whole, len(file.sql))]
+        statements, syntax_errors = _statements_one_by_one(file)
+        return statements, syntax_errors or [_syntax_error(file, whole, len(file.sql))]
 
 
 def _statements_one_by_one(file: _File) -> tuple[list[_Statement], list[Diagnostic]]:
@@ -318,16 +322,16 @@ def _statements_one_by_one(file: _File) -> tuple[list[_Statement], list[Diagnost
     # file that PostgreSQL would reject anyway.
     cuts = [t.start for t in file.tokens if t.name == _SEMICOLON] + [len(file.sql)]
     statements: list[_Statement] = []
-    errors: list[Diagnostic] = []
+    syntax_errors: list[Diagnostic] = []
     lo = 0
     for hi in cuts:
         chunk = file.sql[lo:hi]
         try:
             statements.extend(_statement(raw, chunk, lo) for raw in parser.parse_sql(chunk))
         except parser.ParseError as exc:
-            errors.append(_syntax_error(file, exc, lo + len(chunk), base=lo))
+            syntax_errors.append(_syntax_error(file, exc, lo + len(chunk), base=lo))
         lo = hi + 1
-    return statements, errors
+    return statements, syntax_errors
 
 
 def _statement(raw: ast.RawStmt, source: str, base: int) -> _Statement:

@@ -20,6 +20,7 @@ MAX_IDENTIFIER_BYTES = 63
 _DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?$")
 _MEMORY = re.compile(r"^[0-9]+(kB|MB|GB|TB)?$")
 _STORAGE_PARAMETER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_UNSAFE_IDENTIFIER = re.compile(r'[";\\\x00-\x1f\x7f]|--|/\*|\*/')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,13 +151,21 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
 
 
 def identifier(value: Any, field: str) -> str:
-    """Any name PostgreSQL can hold: non-empty, at most 63 bytes, no NUL. Quoting is sql.py's."""
+    """A catalog name, taken literally (case-sensitive) and quoted by sql.ident.
+
+    At most 63 bytes. Quoting alone makes any name safe, but names that carry statement or
+    comment syntax are refused outright: no real schema needs them, and an identifier that looks
+    like an injection is one we would rather explain than build.
+    """
     if not isinstance(value, str) or not value:
         raise errors.SpecError(f"{field} must be a non-empty string")
     if len(value.encode()) > MAX_IDENTIFIER_BYTES:
         raise errors.SpecError(f"{field} is longer than {MAX_IDENTIFIER_BYTES} bytes: {value!r}")
-    if "\x00" in value:
-        raise errors.SpecError(f"{field} contains a NUL character")
+    if _UNSAFE_IDENTIFIER.search(value):
+        raise errors.SpecError(
+            f"{field} {value!r} contains characters not allowed in names here "
+            "(quotes, ';', backslashes, control characters or comment markers)"
+        )
     return value
 
 
@@ -188,9 +197,18 @@ def _key(entry: Mapping[str, Any], index: int, method: str) -> IndexKey:
         ),
         descending=order == "Desc",
         nulls_first=None if nulls is None else nulls == "First",
-        opclass=None if opclass is None else identifier(opclass, f"{where}.opclass"),
+        opclass=None if opclass is None else _opclass(opclass, f"{where}.opclass"),
         collation=None if collation is None else identifier(collation, f"{where}.collation"),
     )
+
+
+def _opclass(value: Any, field: str) -> str:
+    """`opclass` or `schema.opclass`: each part a valid identifier."""
+    if not isinstance(value, str):
+        raise errors.SpecError(f"{field} must be a string")
+    for part in value.split(".", 1):
+        identifier(part, field)
+    return value
 
 
 def _storage_parameters(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

@@ -72,7 +72,9 @@ def _key(key: specs.IndexKey) -> str:
     if key.collation:
         text += f" COLLATE {ident(key.collation)}"
     if key.opclass:
-        text += f" {ident(key.opclass)}"
+        # An operator class may be schema-qualified (`schema.opclass`); collations are not
+        # split, since their own names often hold a dot (`en_US.utf8`).
+        text += " " + ".".join(ident(part) for part in key.opclass.split(".", 1))
     if key.descending:
         text += " DESC"
     if key.nulls_first is not None:

@@ -46,6 +46,7 @@ class DatabaseWorker:
         self._failures = 0
         self._next_pass = 0.0
         self._next_poll = 0.0
+        self._closed = False
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
     @property
@@ -55,6 +56,9 @@ class DatabaseWorker:
     def add(self, tracked: tracking.Tracked) -> None:
         self.objects[tracked.name] = tracked
         self.wake()
+
+    def _owns(self, tracked: tracking.Tracked) -> bool:
+        return self.objects.get(tracked.name) is tracked
 
     def wake(self) -> None:
         self._wake.set()
@@ -68,6 +72,7 @@ class DatabaseWorker:
         return tracked
 
     async def close(self) -> None:
+        self._closed = True
         self._task.cancel()
         tasks = [t.task for t in self.objects.values() if t.task is not None]
         for task in tasks:
@@ -80,12 +85,15 @@ class DatabaseWorker:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closed:
             now = loop.time()
             building = any(t.building for t in self.objects.values())
             deadline = self._next_pass if not building else min(self._next_pass, self._next_poll)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(deadline - now, 0.0))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with the event being set, and close() would wait forever.
+                async with asyncio.timeout(max(deadline - now, 0.0)):
+                    await self._wake.wait()
                 # Let a burst of changes (e.g. a start-up listing) arrive before reading.
                 await asyncio.sleep(0.1)
             except TimeoutError:
@@ -143,6 +151,8 @@ class DatabaseWorker:
         soon = False
         candidates: list[tuple[int, tuple[tracking.Tracked, plan.Action, catalog.IndexState]]] = []
         for tracked, state in zip(idle, states, strict=True):
+            if not self._owns(tracked):
+                continue  # deleted while we read the catalog
             action = await self._decide(tracked, state, params)
             if isinstance(action, (plan.Build, plan.DropLeftover)):
                 candidates.append((state.table_pages, (tracked, action, state)))
@@ -151,6 +161,8 @@ class DatabaseWorker:
         database = params.identity
         for tracked, action, state in plan.build_order(candidates):
             assert state.table_oid is not None
+            if not self._owns(tracked):
+                continue
             if self.fleet.slots.try_acquire(database, state.table_oid):
                 self._start(tracked, action, database, state.table_oid)
             else:
@@ -286,6 +298,8 @@ class DatabaseWorker:
         table_oid: int,
     ) -> None:
         work = self._build(tracked) if isinstance(action, plan.Build) else self._drop(tracked)
+        # Set before the task first runs: the loop decides right away whether to poll progress.
+        tracked.building = isinstance(action, plan.Build)
 
         async def run() -> None:
             try:
@@ -304,7 +318,6 @@ class DatabaseWorker:
         assert spec is not None and params is not None
         ns = tracked.namespace
         tracked.attempts += 1
-        tracked.building = True
         tracked.percent = 0
         tracked.started_at = tracking.now_iso()
         tracked.completed_at = None
@@ -347,7 +360,7 @@ class DatabaseWorker:
         metrics.BUILD_DURATION.labels(ns).observe(took)
         tracked.built_here = True
         tracked.completed_at = tracking.now_iso()
-        tracked.last_error = None
+        # lastError stays: "it recovered, but what happened?" is the 3 a.m. question.
         tracked.failed = None
         tracked.next_attempt_at = 0.0
         logger.info("%s: built %s.%s in %.1fs", tracked.label, spec.schema, spec.name, took)
@@ -515,6 +528,7 @@ def _condition_reason(current: dict[str, Any], kind: str) -> str | None:
 
 async def _close_pool(pool: Any) -> None:
     try:
-        await asyncio.wait_for(pool.close(), timeout=5)
+        async with asyncio.timeout(5):
+            await pool.close()
     except Exception:
         pool.terminate()

@@ -62,7 +62,8 @@ class StatusWriter:
                     continue
                 wait = min(t.patched_at + self._min_interval for t in self._pending.values()) - now
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+                    async with asyncio.timeout(max(wait, 0.01)):
+                        await self._wake.wait()
                     self._wake.clear()
                 except TimeoutError:
                     pass

@@ -38,6 +38,7 @@ from tests.conftest import REPO_ROOT, with_database
 
 GROUP, VERSION, PLURAL = "dbindex.dev", "v1alpha1", "databaseindexes"
 BIG_ROWS = 3_000_000
+NAMESPACE_PREFIX = "e2e-"
 # Builds on `big` run with these settings to last a few seconds on a 2-core machine.
 SLOW_BUILD = {"maintenanceWorkMem": "1MB", "parallelWorkers": 0}
 
@@ -91,7 +92,9 @@ class Operator:
         command = [
             str(Path(sys.executable).parent / "dbindex-operator"),
             "run",
-            "-A",
+            # Only this suite's namespaces: other suites create DatabaseIndex objects too.
+            "--namespace",
+            f"{NAMESPACE_PREFIX}*",
             "--log-level",
             "info",
         ]
@@ -264,6 +267,15 @@ class Kube:
         return self.wait(
             namespace, name, lambda s: s.get("phase") == phase, timeout, what=f"phase {phase}"
         )
+
+
+@pytest.fixture
+def namespace(kubectl: Any) -> Iterator[str]:
+    """A fresh namespace the operator under test watches (see NAMESPACE_PREFIX)."""
+    name = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="session")

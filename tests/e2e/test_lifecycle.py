@@ -1,0 +1,147 @@
+"""Changes and deletion end to end: generations, finalizers, deletion policies."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import (
+    SLOW_BUILD,
+    Kube,
+    Target,
+    connection,
+    index_facts,
+    invalid_indexes,
+    is_ready,
+    sql,
+)
+
+
+def _simple(db: Target, kube: Kube, name: str, policy: str = "Retain") -> None:
+    sql(db.dsn, "CREATE TABLE IF NOT EXISTS t (id int, email text)")
+    kube.create(
+        db.namespace,
+        name,
+        {
+            "connection": connection(),
+            "table": "t",
+            "columns": [{"column": "email"}],
+            "deletionPolicy": policy,
+        },
+    )
+    kube.wait(db.namespace, name, is_ready)
+
+
+def _wait_gone(kube: Kube, namespace: str, name: str, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not kube.exists(namespace, name):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"{namespace}/{name} was not deleted within {timeout}s")
+
+
+def test_finalizer_is_ours(db: Target, kube: Kube) -> None:
+    _simple(db, kube, "t-email")
+    meta = kube.get(db.namespace, "t-email")["metadata"]
+    assert meta["finalizers"] == ["dbindex.dev/finalizer"]
+
+
+def test_delete_with_retain_keeps_the_index(db: Target, kube: Kube) -> None:
+    _simple(db, kube, "t-email", "Retain")
+    kube.delete(db.namespace, "t-email")
+    _wait_gone(kube, db.namespace, "t-email")
+    facts = index_facts(db.dsn, "t_email")
+    assert facts is not None and facts["valid"]
+
+
+def test_delete_with_delete_drops_the_index(db: Target, kube: Kube) -> None:
+    _simple(db, kube, "t-email", "Delete")
+    kube.delete(db.namespace, "t-email")
+    _wait_gone(kube, db.namespace, "t-email")
+    assert index_facts(db.dsn, "t_email") is None
+
+
+def test_delete_while_building_cancels_the_build(big_db: Target, kube: Kube) -> None:
+    kube.create(
+        big_db.namespace,
+        "big-k",
+        {
+            "connection": connection(),
+            "table": "big",
+            "columns": [{"expression": "md5(k || id::text)"}],
+            "build": SLOW_BUILD,
+        },
+    )
+    kube.wait(
+        big_db.namespace,
+        "big-k",
+        lambda s: (
+            s.get("phase") == "Building"
+            and "building" in (s.get("progress") or {}).get("phase", "")
+        ),
+        what="a running build",
+    )
+    kube.delete(big_db.namespace, "big-k")
+    took = _wait_gone(kube, big_db.namespace, "big-k", timeout=30)
+    assert took < 20, f"deletion took {took:.1f}s"
+    rows = sql(
+        big_db.dsn,
+        "SELECT count(*) AS n FROM pg_stat_progress_create_index "
+        "WHERE datname = current_database()",
+    )
+    assert rows[0]["n"] == 0, "the build must stop with its object"
+    assert invalid_indexes(big_db.dsn) == []
+    assert index_facts(big_db.dsn, "big_k") is None
+
+
+def test_delete_with_database_unreachable_releases_after_timeout(db: Target, kube: Kube) -> None:
+    """DBINDEX_DELETION_TIMEOUT is 6 s in this suite."""
+    _simple(db, kube, "t-email", "Delete")
+    kube.secret(db.namespace, "db", {"dsn": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    kube.delete(db.namespace, "t-email")
+    time.sleep(3)
+    assert kube.exists(db.namespace, "t-email"), "released before the timeout"
+    took = _wait_gone(kube, db.namespace, "t-email", timeout=60)
+    assert took > 1
+    reasons = kube.event_reasons(db.namespace, "t-email")
+    assert "FinalizerReleased" in reasons
+    # The database was unreachable: the index is still there (and we said so).
+    assert index_facts(db.dsn, "t_email") is not None
+
+
+def test_delete_with_secret_gone(db: Target, kube: Kube) -> None:
+    _simple(db, kube, "t-email", "Delete")
+    kube.core.delete_namespaced_secret("db", db.namespace)
+    kube.delete(db.namespace, "t-email")
+    _wait_gone(kube, db.namespace, "t-email", timeout=60)
+    assert "FinalizerReleased" in kube.event_reasons(db.namespace, "t-email")
+
+
+def test_spec_change_is_observed(db: Target, kube: Kube) -> None:
+    _simple(db, kube, "t-email")
+    kube.patch(
+        db.namespace, "t-email", {"spec": {"columns": [{"column": "email", "order": "Desc"}]}}
+    )
+    status = kube.wait(db.namespace, "t-email", lambda s: s.get("observedGeneration") == 2)
+    assert status["phase"] == "Failed"
+    degraded = kube.condition(db.namespace, "t-email", "Degraded")
+    assert degraded["reason"] == "DefinitionMismatch" and degraded["observedGeneration"] == 2
+    # Changing it back heals without touching the index.
+    kube.patch(db.namespace, "t-email", {"spec": {"columns": [{"column": "email"}]}})
+    status = kube.wait(
+        db.namespace, "t-email", lambda s: s.get("observedGeneration") == 3 and is_ready(s)
+    )
+
+
+def test_invalid_spec_then_fixed(db: Target, kube: Kube) -> None:
+    sql(db.dsn, "CREATE TABLE t (id int, email text)")
+    kube.create(
+        db.namespace,
+        "bad",
+        {"connection": connection(), "table": "t", "columns": [{"expression": "id; DROP TABLE t"}]},
+    )
+    kube.wait(db.namespace, "bad", lambda s: s.get("phase") == "Failed")
+    assert kube.condition(db.namespace, "bad", "Degraded")["reason"] == "InvalidSpec"
+    assert "InvalidSpec" in kube.event_reasons(db.namespace, "bad")
+    kube.patch(db.namespace, "bad", {"spec": {"columns": [{"expression": "id + 1"}]}})
+    kube.wait(db.namespace, "bad", is_ready)
