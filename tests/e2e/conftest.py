@@ -261,6 +261,15 @@ class Kube:
             time.sleep(0.2)
         raise AssertionError(f"{namespace}/{name}: timed out waiting for {what}; last {status}")
 
+    def wait_gone(self, namespace: str, name: str, timeout: float = 60) -> float:
+        """Wait until the object no longer exists; return how long that took."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.exists(namespace, name):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise AssertionError(f"{namespace}/{name} was not deleted within {timeout}s")
+
     def wait_phase(
         self, namespace: str, name: str, phase: str, timeout: float = 60
     ) -> dict[str, Any]:

@@ -31,15 +31,6 @@ def _simple(db: Target, kube: Kube, name: str, policy: str = "Retain") -> None:
     kube.wait(db.namespace, name, is_ready)
 
 
-def _wait_gone(kube: Kube, namespace: str, name: str, timeout: float = 60) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if not kube.exists(namespace, name):
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"{namespace}/{name} was not deleted within {timeout}s")
-
-
 def test_finalizer_is_ours(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email")
     meta = kube.get(db.namespace, "t-email")["metadata"]
@@ -49,7 +40,7 @@ def test_finalizer_is_ours(db: Target, kube: Kube) -> None:
 def test_delete_with_retain_keeps_the_index(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email", "Retain")
     kube.delete(db.namespace, "t-email")
-    _wait_gone(kube, db.namespace, "t-email")
+    kube.wait_gone(db.namespace, "t-email")
     facts = index_facts(db.dsn, "t_email")
     assert facts is not None and facts["valid"]
 
@@ -57,7 +48,7 @@ def test_delete_with_retain_keeps_the_index(db: Target, kube: Kube) -> None:
 def test_delete_with_delete_drops_the_index(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email", "Delete")
     kube.delete(db.namespace, "t-email")
-    _wait_gone(kube, db.namespace, "t-email")
+    kube.wait_gone(db.namespace, "t-email")
     assert index_facts(db.dsn, "t_email") is None
 
 
@@ -82,7 +73,7 @@ def test_delete_while_building_cancels_the_build(big_db: Target, kube: Kube) -> 
         what="a running build",
     )
     kube.delete(big_db.namespace, "big-k")
-    took = _wait_gone(kube, big_db.namespace, "big-k", timeout=30)
+    took = kube.wait_gone(big_db.namespace, "big-k", timeout=30)
     assert took < 20, f"deletion took {took:.1f}s"
     rows = sql(
         big_db.dsn,
@@ -101,7 +92,7 @@ def test_delete_with_database_unreachable_releases_after_timeout(db: Target, kub
     kube.delete(db.namespace, "t-email")
     time.sleep(3)
     assert kube.exists(db.namespace, "t-email"), "released before the timeout"
-    took = _wait_gone(kube, db.namespace, "t-email", timeout=60)
+    took = kube.wait_gone(db.namespace, "t-email", timeout=60)
     assert took > 1
     reasons = kube.event_reasons(db.namespace, "t-email")
     assert "FinalizerReleased" in reasons
@@ -113,7 +104,7 @@ def test_delete_with_secret_gone(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email", "Delete")
     kube.core.delete_namespaced_secret("db", db.namespace)
     kube.delete(db.namespace, "t-email")
-    _wait_gone(kube, db.namespace, "t-email", timeout=60)
+    kube.wait_gone(db.namespace, "t-email", timeout=60)
     assert "FinalizerReleased" in kube.event_reasons(db.namespace, "t-email")
 
 
