@@ -91,9 +91,9 @@ A = [{"column": "a"}]
             id="schema-qualified",
         ),
         pytest.param(
-            'CREATE INDEX "Idx ""x""" ON "My Schema"."My Table" ("My Col")',
+            'CREATE INDEX "Idx X" ON "My Schema"."My Table" ("My Col")',
             spec(
-                schema="My Schema", table="My Table", name='Idx "x"', columns=[{"column": "My Col"}]
+                schema="My Schema", table="My Table", name="Idx X", columns=[{"column": "My Col"}]
             ),
             id="quoted-identifiers",
         ),

@@ -38,7 +38,13 @@ def expression(text: str, *, what: str = "expression") -> str:
     # Parsed bare, so that `a, b` is two targets rather than one row constructor.
     stmt = _parse_single_select(f"SELECT {body}", what)
     targets = stmt.targetList or ()
-    if len(targets) != 1 or stmt.whereClause is not None or targets[0].name is not None:
+    if (
+        len(targets) != 1
+        or stmt.whereClause is not None
+        or targets[0].name is not None
+        or _is_star(targets[0].val)
+        or body.split(None, 1)[0].upper() == "ALL"  # `SELECT ALL a` parses as `SELECT a`
+    ):
         raise errors.SpecError(f"{what} must be exactly one expression")
     _reject_other_clauses(stmt, what)
     _reject_nodes(targets[0], what)
@@ -114,6 +120,14 @@ def _reject_other_clauses(stmt: ast.SelectStmt, what: str) -> None:
     )
     if any(part for part in extra) or stmt.op != enums.SetOperation.SETOP_NONE:
         raise errors.SpecError(f"{what} must be a single expression")
+
+
+def _is_star(node: Any) -> bool:
+    """`*` or `t.*`: a target list entry, not an expression."""
+    if isinstance(node, ast.A_Star):
+        return True
+    fields: tuple[Any, ...] = (node.fields or ()) if isinstance(node, ast.ColumnRef) else ()
+    return bool(fields) and isinstance(fields[-1], ast.A_Star)
 
 
 def _reject_nodes(node: Any, what: str) -> None:

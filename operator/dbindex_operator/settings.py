@@ -7,6 +7,7 @@ DatabaseIndex spec instead; see spec.py.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 
@@ -70,6 +71,8 @@ class Settings:
                 value = float(raw)
             except ValueError:
                 raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {raw!r}")
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {raw!r}")
             return value
@@ -79,6 +82,8 @@ class Settings:
         if backoff_raw:
             try:
                 backoff = tuple(float(part) for part in backoff_raw.split(","))
+                if not all(math.isfinite(d) and d >= 0 for d in backoff):
+                    raise ValueError
             except ValueError:
                 raise ValueError(
                     f"DBINDEX_CONNECTION_BACKOFF must be numbers, got {backoff_raw!r}"
@@ -94,8 +99,8 @@ class Settings:
             deletion_timeout=number("DBINDEX_DELETION_TIMEOUT", defaults.deletion_timeout),
             connection_backoff=backoff,
             connect_timeout=number("DBINDEX_CONNECT_TIMEOUT", defaults.connect_timeout),
-            check_interval=env.get("DBINDEX_CLIENT_CHECK_INTERVAL", defaults.check_interval),
-            metrics_address=env.get("DBINDEX_METRICS_ADDRESS", defaults.metrics_address),
+            check_interval=env.get("DBINDEX_CLIENT_CHECK_INTERVAL") or defaults.check_interval,
+            metrics_address=env.get("DBINDEX_METRICS_ADDRESS") or defaults.metrics_address,
             metrics_port=int(number("DBINDEX_METRICS_PORT", defaults.metrics_port)),
-            application_name=env.get("DBINDEX_APPLICATION_NAME", defaults.application_name),
+            application_name=env.get("DBINDEX_APPLICATION_NAME") or defaults.application_name,
         )

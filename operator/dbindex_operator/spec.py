@@ -17,9 +17,9 @@ from dbindex_operator import errors, fragments
 METHODS = ("btree", "hash", "gist", "spgist", "gin", "brin")
 INCLUDE_METHODS = ("btree", "gist", "spgist")
 MAX_IDENTIFIER_BYTES = 63
-_DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?$")
-_MEMORY = re.compile(r"^[0-9]+(kB|MB|GB|TB)?$")
-_STORAGE_PARAMETER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?\Z")
+_MEMORY = re.compile(r"^[0-9]+(kB|MB|GB|TB)?\Z")
+_STORAGE_PARAMETER = re.compile(r"^[a-z_][a-z0-9_]*\Z")
 _UNSAFE_IDENTIFIER = re.compile(r'[";\\\x00-\x1f\x7f]|--|/\*|\*/')
 
 
@@ -233,7 +233,8 @@ def _build(build: Mapping[str, Any]) -> BuildOptions:
     if memory is not None and (not isinstance(memory, str) or not _MEMORY.match(memory)):
         raise errors.SpecError("build.maintenanceWorkMem must be a size like 256MB")
     workers = build.get("parallelWorkers")
-    if workers is not None and (not isinstance(workers, int) or not 0 <= workers <= 64):
+    bad_type = not isinstance(workers, int) or isinstance(workers, bool)
+    if workers is not None and (bad_type or not 0 <= workers <= 64):
         raise errors.SpecError("build.parallelWorkers must be an integer from 0 to 64")
     return BuildOptions(lock_timeout, statement_timeout, memory, workers)
 

@@ -14,7 +14,7 @@ from pglast import keywords
 
 from dbindex_operator import spec as specs
 
-_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*\Z")
 _KEYWORDS_NEEDING_QUOTES = (
     keywords.RESERVED_KEYWORDS | keywords.COL_NAME_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS
 )

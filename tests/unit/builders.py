@@ -1,0 +1,22 @@
+"""Small builders shared by the pure unit tests: spec dicts as the API server returns them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbindex_operator import spec as specs
+
+
+def spec_dict(**fields: Any) -> dict[str, Any]:
+    """A minimal valid DatabaseIndex spec; keyword arguments replace or add top-level fields."""
+    base: dict[str, Any] = {
+        "connection": {"secretRef": {"name": "db"}},
+        "table": "orders",
+        "columns": [{"column": "customer_id"}],
+    }
+    base.update(fields)
+    return base
+
+
+def index_spec(object_name: str = "orders-by-customer", **fields: Any) -> specs.IndexSpec:
+    return specs.parse(spec_dict(**fields), object_name=object_name)

@@ -1,0 +1,248 @@
+"""plan.decide: one row per branch of the decision; plan.build_order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dbindex_operator import catalog, plan
+from tests.unit.builders import index_spec
+
+SPEC = index_spec("orders-by-customer")
+SIGNATURE = {
+    "method": "btree",
+    "unique": False,
+    "nullsNotDistinct": False,
+    "keys": [["customer_id", None, None, False, False]],
+    "include": [],
+    "predicate": None,
+    "reloptions": [],
+    "tablespace": None,
+}
+INDEX_OID = 900
+OTHER_OID = 901
+
+OWN_BUILD = catalog.Progress(pid=11, phase="building index: scanning table", index_relid=INDEX_OID)
+OTHER_BUILD = catalog.Progress(
+    pid=22, phase="building index: scanning table", index_relid=OTHER_OID
+)
+FOREIGN_FAILURE = plan.Fail("BuildFailed", "duplicate key value")
+BUSY = plan.Wait(
+    "Pending",
+    "TableBusy",
+    "backend 22 is building another index on public.orders; "
+    "only one build per table runs at a time",
+)
+
+
+def _state(**fields: Any) -> catalog.IndexState:
+    base: dict[str, Any] = {"table_oid": 500, "table_kind": "r", "table_pages": 10}
+    base.update(fields)
+    return catalog.IndexState(**base)
+
+
+def _index(**fields: Any) -> catalog.IndexState:
+    """A state where an index of the spec's name exists on the table."""
+    base: dict[str, Any] = {
+        "relation_oid": INDEX_OID,
+        "relation_kind": "i",
+        "on_table": True,
+        "valid": True,
+        "ready": True,
+        "signature": SIGNATURE,
+    }
+    base.update(fields)
+    return _state(**base)
+
+
+@pytest.mark.parametrize(
+    ("state", "desired", "history", "expected"),
+    [
+        pytest.param(
+            catalog.IndexState(),
+            None,
+            plan.History(),
+            plan.Wait("Waiting", "TableNotFound", "table public.orders does not exist (yet)"),
+            id="table-missing",
+        ),
+        pytest.param(
+            catalog.IndexState(),
+            SIGNATURE,
+            plan.History(failed=FOREIGN_FAILURE, retry_in=30),
+            plan.Wait("Waiting", "TableNotFound", "table public.orders does not exist (yet)"),
+            id="table-missing-wins-over-history",
+        ),
+        pytest.param(
+            _state(table_kind="p"),
+            None,
+            plan.History(),
+            plan.Fail(
+                "PartitionedTable",
+                "public.orders is partitioned; CREATE INDEX CONCURRENTLY cannot build on it",
+            ),
+            id="partitioned",
+        ),
+        pytest.param(
+            _index(relation_kind="r", on_table=False, signature=None),
+            None,
+            plan.History(),
+            plan.Fail(
+                "NameConflict",
+                "public.orders_by_customer exists and is not an index on public.orders",
+            ),
+            id="name-clash-not-an-index",
+        ),
+        pytest.param(
+            _index(on_table=False),
+            SIGNATURE,
+            plan.History(),
+            plan.Fail(
+                "NameConflict",
+                "public.orders_by_customer exists and is not an index on public.orders",
+            ),
+            id="index-on-another-table",
+        ),
+        pytest.param(_index(), None, plan.History(), plan.Probe(), id="valid-no-desired-probe"),
+        pytest.param(
+            _index(),
+            SIGNATURE,
+            plan.History(),
+            plan.Ready(adopted=True),
+            id="valid-equal-adopted",
+        ),
+        pytest.param(
+            _index(),
+            SIGNATURE,
+            plan.History(built_here=True),
+            plan.Ready(adopted=False),
+            id="valid-equal-built-here",
+        ),
+        pytest.param(
+            _index(),
+            SIGNATURE,
+            plan.History(failed=FOREIGN_FAILURE),
+            plan.Ready(adopted=True),
+            id="valid-equal-ignores-old-failure",
+        ),
+        pytest.param(
+            _index(signature={**SIGNATURE, "unique": True}),
+            SIGNATURE,
+            plan.History(),
+            plan.Fail(
+                "DefinitionMismatch",
+                "a valid index of this name exists with another definition "
+                "(unique: want False, have True); it is left alone",
+            ),
+            id="valid-different-definition",
+        ),
+        pytest.param(
+            _index(signature=None),
+            SIGNATURE,
+            plan.History(),
+            plan.Fail(
+                "DefinitionMismatch",
+                "a valid index of this name exists with another definition ("
+                "include: want [], have None; keys: want [['customer_id', None, None, False, "
+                "False]], have None; method: want 'btree', have None; nullsNotDistinct: want "
+                "False, have None; reloptions: want [], have None; unique: want False, "
+                "have None); it is left alone",
+            ),
+            id="valid-without-signature",
+        ),
+        pytest.param(
+            _index(valid=False, ready=False, builder=OWN_BUILD),
+            None,
+            plan.History(),
+            plan.WatchForeignBuild(OWN_BUILD),
+            id="invalid-being-built-by-someone",
+        ),
+        pytest.param(
+            _index(valid=False, ready=False, builder=OTHER_BUILD),
+            None,
+            plan.History(),
+            BUSY,
+            id="invalid-other-builder-on-table",
+        ),
+        pytest.param(
+            _index(valid=False, ready=True),
+            SIGNATURE,
+            plan.History(),
+            plan.DropLeftover(),
+            id="invalid-dead-leftover",
+        ),
+        pytest.param(
+            _index(valid=False, ready=False),
+            None,
+            plan.History(failed=FOREIGN_FAILURE, retry_in=30),
+            plan.DropLeftover(),
+            id="invalid-dead-leftover-despite-history",
+        ),
+        pytest.param(
+            _state(),
+            None,
+            plan.History(failed=FOREIGN_FAILURE, retry_in=30),
+            FOREIGN_FAILURE,
+            id="absent-failed",
+        ),
+        pytest.param(
+            _state(builder=OTHER_BUILD),
+            None,
+            plan.History(),
+            BUSY,
+            id="absent-builder-on-table",
+        ),
+        pytest.param(
+            _state(builder=OTHER_BUILD),
+            None,
+            plan.History(retry_in=30),
+            BUSY,
+            id="absent-builder-wins-over-backoff",
+        ),
+        pytest.param(
+            _state(),
+            None,
+            plan.History(retry_in=29.6, last_error="[55P03] lock timeout"),
+            plan.Wait("Retrying", "BackingOff", "next attempt in 30s after: [55P03] lock timeout"),
+            id="absent-backing-off",
+        ),
+        pytest.param(_state(), None, plan.History(), plan.Build(), id="absent-build"),
+        pytest.param(
+            _state(table_kind="m"), None, plan.History(), plan.Build(), id="materialized-view"
+        ),
+    ],
+)
+def test_decide(
+    state: catalog.IndexState,
+    desired: dict[str, Any] | None,
+    history: plan.History,
+    expected: plan.Action,
+) -> None:
+    assert plan.decide(SPEC, state, desired, history) == expected
+
+
+def test_decide_names_the_spec_schema_and_table() -> None:
+    spec = index_spec(schema="Sales", table="Order Lines")
+    assert plan.decide(spec, catalog.IndexState(), None, plan.History()) == plan.Wait(
+        "Waiting", "TableNotFound", "table Sales.Order Lines does not exist (yet)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        pytest.param([], [], id="empty"),
+        pytest.param([(1, "a")], ["a"], id="one"),
+        pytest.param(
+            [(10, "small"), (500, "big"), (50, "mid")], ["big", "mid", "small"], id="desc"
+        ),
+        pytest.param(
+            [(5, "first"), (9, "big"), (5, "second")],
+            ["big", "first", "second"],
+            id="ties-keep-input-order",
+        ),
+        pytest.param([(0, "empty"), (1, "one")], ["one", "empty"], id="zero-pages-last"),
+    ],
+)
+def test_build_order(candidates: list[tuple[int, Any]], expected: list[Any]) -> None:
+    assert plan.build_order(candidates) == expected
