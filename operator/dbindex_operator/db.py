@@ -3,6 +3,7 @@ read-only catalog queries (catalog.py holds their text)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import urllib.parse
@@ -139,6 +140,50 @@ async def create_pool(params: ConnectParams, *, timeout: float, application_name
         raise errors.ConnectionFailed(
             f"cannot connect to {params.describe()}: {redact(_describe(exc), params)}"
         ) from None
+
+
+class Pools:
+    """One small pool per distinct database (the same DSN from two Secrets shares one), counted
+    by its users and closed when the last one lets go, or at shutdown."""
+
+    def __init__(self, *, timeout: float, application_name: str) -> None:
+        self._timeout = timeout
+        self._application_name = application_name
+        self._pools: dict[ConnectParams, tuple[Any, int]] = {}
+
+    async def acquire(self, params: ConnectParams) -> Any:
+        if params in self._pools:
+            pool, users = self._pools[params]
+        else:
+            pool, users = await create_pool(
+                params, timeout=self._timeout, application_name=self._application_name
+            ), 0
+        self._pools[params] = (pool, users + 1)
+        return pool
+
+    async def release(self, params: ConnectParams) -> None:
+        pool, users = self._pools.get(params, (None, 0))
+        if pool is None:
+            return
+        if users > 1:
+            self._pools[params] = (pool, users - 1)
+            return
+        del self._pools[params]
+        await _close_pool(pool)
+
+    async def close(self) -> None:
+        pools = [pool for pool, _ in self._pools.values()]
+        self._pools.clear()
+        for pool in pools:
+            await _close_pool(pool)
+
+
+async def _close_pool(pool: Any) -> None:
+    try:
+        async with asyncio.timeout(5):
+            await pool.close()
+    except Exception:
+        pool.terminate()
 
 
 async def fetch_states(

@@ -40,6 +40,9 @@ class Fleet:
         self.client = client
         self.slots = slots.Slots(config.build_concurrency)
         self.writer = writer.StatusWriter(client, config.status_min_interval)
+        self.pools = db.Pools(
+            timeout=config.connect_timeout, application_name=config.application_name
+        )
         self.objects: dict[tracking.ObjectKey, tracking.Tracked] = {}
         self.workers: dict[tuple[str, specs.ConnectionRef], worker.DatabaseWorker] = {}
         self._events: set[asyncio.Task[None]] = set()
@@ -51,6 +54,7 @@ class Fleet:
     async def close(self) -> None:
         await asyncio.gather(*(w.close() for w in self.workers.values()), return_exceptions=True)
         await self.writer.stop()
+        await self.pools.close()
         self._gauges.cancel()
         await asyncio.gather(*self._events, return_exceptions=True)
 

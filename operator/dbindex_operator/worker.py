@@ -78,8 +78,9 @@ class DatabaseWorker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(self._task, *tasks, return_exceptions=True)
-        if self.pool is not None:
-            await _close_pool(self.pool)
+        if self.pool is not None and self.params is not None:
+            self.pool = None
+            await self.fleet.pools.release(self.params)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -120,15 +121,11 @@ class DatabaseWorker:
     async def _connect(self) -> db.ConnectParams:
         params = await self.fleet.resolve(self.namespace, self.ref)
         if params != self.params or self.pool is None:
-            if self.pool is not None:
-                await _close_pool(self.pool)
-                self.pool = None
-            self.pool = await db.create_pool(
-                params,
-                timeout=self.config.connect_timeout,
-                application_name=self.config.application_name,
-            )
+            old = self.params if self.pool is not None else None
+            self.pool = await self.fleet.pools.acquire(params)
             self.params = params
+            if old is not None:
+                await self.fleet.pools.release(old)
             logger.info(
                 "connected to %s for %s/%s", params.describe(), self.namespace, self.ref.secret_name
             )
@@ -524,11 +521,3 @@ def _condition_reason(current: dict[str, Any], kind: str) -> str | None:
             reason: str | None = condition.get("reason")
             return reason
     return None
-
-
-async def _close_pool(pool: Any) -> None:
-    try:
-        async with asyncio.timeout(5):
-            await pool.close()
-    except Exception:
-        pool.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.conftest import Kubectl
 from tests.e2e.conftest import (
     SLOW_BUILD,
     Kube,
@@ -28,14 +29,16 @@ def _table(dsn: str, rows: int = 1000) -> None:
     )
 
 
-def test_builds_an_index_to_ready(db: Target, kube: Kube) -> None:
+def test_builds_an_index_to_ready(db: Target, kube: Kube, kubectl: Kubectl) -> None:
     _table(db.dsn)
     kube.create(
         db.namespace,
         "t-email",
         {"connection": connection(), "table": "t", "columns": [{"column": "email"}]},
     )
-    status = kube.wait(db.namespace, "t-email", is_ready)
+    # What a user (or a CI pipeline) would do:
+    kubectl("wait", "--for=condition=Ready", "-n", db.namespace, "dbindex/t-email", "--timeout=60s")
+    status = kube.status(db.namespace, "t-email")
     facts = index_facts(db.dsn, "t_email")
     assert facts is not None and facts["valid"]
     assert facts["def"] == "CREATE INDEX t_email ON public.t USING btree (email)"
