@@ -53,12 +53,30 @@ lint: venv ## ruff check, ruff format --check, mypy, import-linter
 	@if [ -f .importlinter ]; then echo "$(VENV_BIN)/lint-imports"; $(VENV_BIN)/lint-imports; fi
 
 # ---- placeholders: filled in by the engineers who own the demo and the benchmarks -------------
-# DEMO_SCALE=<rows> sizes the data (default 1000000); DEMO_KEEP=1 leaves everything running.
+# DEMO_SCALE=<rows> sizes the data (default 2000000); DEMO_KEEP=1 leaves everything running.
 demo: venv ## The operator end to end: local env, seed data, 12 index builds live, psql comparison
 	@VENV=$(VENV) hack/demo.sh
 
-bench: ## (not yet implemented) Benchmarks (run with PG_FSYNC=on)
-	@echo "make bench: not yet implemented" >&2; exit 1
+# Uses the environment in $(DBINDEX_LOCAL_DIR) if it runs with fsync=on; starts one (fsync on) if
+# none runs, and then stops it again. Never restarts an environment it did not start. Options:
+# BENCH=p1,p3 (default all), BENCH_SCALE=5 (the issue's sizes; default 1), BENCH_REPEAT=3.
+bench: venv ## Benchmarks vs psql (docs/benchmarks.md); BENCH=p1,p3 BENCH_SCALE=1
+	@started=; rc=0; \
+	if [ -f "$$DBINDEX_LOCAL_DIR/env" ]; then \
+	  if ! grep -q 'pg_fsync=on' "$$DBINDEX_LOCAL_DIR/config" 2>/dev/null; then \
+	    echo "make bench: the environment in $$DBINDEX_LOCAL_DIR runs PostgreSQL with fsync=off;" \
+	      "benchmarks need fsync=on. Use your own: DBINDEX_LOCAL_DIR=/tmp/bench-env make bench" >&2; \
+	    exit 2; \
+	  fi; \
+	  PG_FSYNC=on hack/up.sh || exit $$?; \
+	else \
+	  trap 'hack/down.sh || true' EXIT; started=1; \
+	  PG_FSYNC=on hack/up.sh || exit $$?; \
+	fi; \
+	trap 'rc=130' INT TERM; \
+	$(VENV_BIN)/python -m bench || rc=$$?; \
+	if [ -n "$$started" ]; then echo "make bench: stopping the environment it started" >&2; fi; \
+	exit $$rc
 # -----------------------------------------------------------------------------------------------
 
 clean: down ## Stop the environment, remove .venv and caches (keeps built tools in ~/.cache)

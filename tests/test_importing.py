@@ -174,13 +174,15 @@ A = [{"column": "a"}]
             id="opclasses",
         ),
         pytest.param(
-            'CREATE INDEX i ON t (a COLLATE "C", b COLLATE pg_catalog."default")',
+            'CREATE INDEX i ON t (a COLLATE "C", b COLLATE pg_catalog."default", '
+            'c COLLATE "en_US.utf8")',
             spec(
                 table="t",
                 name="i",
                 columns=[
                     {"column": "a", "collation": "C"},
-                    {"column": "b", "collation": "pg_catalog.default"},
+                    {"column": "b", "collation": "default"},
+                    {"column": "c", "collation": "en_US.utf8"},
                 ],
             ),
             id="collations",
@@ -560,9 +562,9 @@ def test_description_from_comments_directly_above(sql: str, description: str | N
             id="index-inside-create-schema",
         ),
         pytest.param(
-            'CREATE INDEX i ON t (a COLLATE "en_US.utf8")',
-            'cannot express the collation "en_US.utf8" unambiguously',
-            id="collation-name-with-dot",
+            'CREATE INDEX i ON t (a COLLATE app."mine")',
+            'cannot express the collation "app"."mine": collations are named without a schema',
+            id="collation-in-another-schema",
         ),
         pytest.param(
             'CREATE INDEX i ON t (a s."my.ops")',

@@ -155,9 +155,12 @@ class Pools:
         if params in self._pools:
             pool, users = self._pools[params]
         else:
-            pool, users = await create_pool(
-                params, timeout=self._timeout, application_name=self._application_name
-            ), 0
+            pool, users = (
+                await create_pool(
+                    params, timeout=self._timeout, application_name=self._application_name
+                ),
+                0,
+            )
         self._pools[params] = (pool, users + 1)
         return pool
 

@@ -500,7 +500,7 @@ def _column(file: _File, elem: ast.IndexElem, span: tuple[int, int] | None) -> d
     if elem.opclass:
         column["opclass"] = _qualified_name(elem.opclass, "operator class")
     if elem.collation:
-        column["collation"] = _qualified_name(elem.collation, "collation")
+        column["collation"] = _collation_name(elem.collation)
     return column
 
 
@@ -528,6 +528,22 @@ def _qualified_name(parts: Sequence[ast.String], what: str) -> str:
             f" manifest reads as a schema qualification"
         )
     return ".".join(names)
+
+
+def _collation_name(parts: Sequence[ast.String]) -> str:
+    """A collation is one name in the manifest (its own name may hold a dot: en_US.utf8). A
+    pg_catalog qualification can be dropped, since pg_catalog is always searched first; any
+    other schema cannot be expressed."""
+    names = [p.sval or "" for p in parts]
+    if len(names) == 2 and names[0] == "pg_catalog":
+        names = names[1:]
+    if len(names) != 1:
+        shown = ".".join(f'"{n}"' for n in names)
+        raise Inexpressible(
+            f"cannot express the collation {shown}: collations are named without a schema"
+            " (only pg_catalog, which is always searched first, can be dropped)"
+        )
+    return names[0]
 
 
 def _storage_parameter(option: ast.DefElem) -> tuple[str, str]:

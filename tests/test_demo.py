@@ -1,0 +1,141 @@
+"""The copyable examples (examples/*.yaml) and `make demo` (hack/demo.sh)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dbindex_operator import spec, sql
+from tests.conftest import REPO_ROOT, Kubectl
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+SEED = REPO_ROOT / "examples" / "seed"
+FEATURE_EXAMPLES = ["partial", "expression", "unique", "include", "gin"]
+
+
+def _documents(path: Path) -> list[dict[str, object]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _statement_in_comment(path: Path) -> str:
+    """The SQL under "# The operator runs:" in the example's header comment, on one line."""
+    lines = path.read_text().splitlines()
+    start = lines.index("# The operator runs:") + 2
+    end = lines.index("#", start)
+    return " ".join(" ".join(line.lstrip("#").split()) for line in lines[start:end])
+
+
+# --- pure: no server -------------------------------------------------------------------------
+
+
+def test_every_feature_has_an_example() -> None:
+    names = {p.stem for p in EXAMPLES}
+    assert set(FEATURE_EXAMPLES) <= names
+
+
+@pytest.mark.parametrize("name", FEATURE_EXAMPLES)
+def test_example_is_what_its_comment_says(name: str) -> None:
+    """Each feature example holds one DatabaseIndex that the operator accepts, and the statement
+    in its header comment is the one the operator runs."""
+    path = REPO_ROOT / "examples" / f"{name}.yaml"
+    (document,) = _documents(path)
+    assert document["kind"] == "DatabaseIndex"
+    metadata, body = document["metadata"], document["spec"]
+    assert isinstance(metadata, dict) and isinstance(body, dict)
+    parsed = spec.parse(body, object_name=metadata["name"])
+    assert _statement_in_comment(path) == sql.create_index(parsed)
+
+
+# --- against the real API server ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", [*EXAMPLES, SEED / "indexes.yaml", SEED / "secret.yaml"], ids=lambda p: p.name
+)
+def test_example_applies_with_server_dry_run(
+    path: Path, kubectl: Kubectl, crd: str, namespace: str
+) -> None:
+    result = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path))
+    created = result.stdout.count("created (server dry run)")
+    assert created == len(_documents(path)), result.stdout + result.stderr
+    assert kubectl("get", "dbindex", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+# --- make demo -----------------------------------------------------------------------------------
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Live processes whose command line or environment contains ``text``."""
+    found = []
+    needle = text.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            if re.search(r"^State:\s+Z", status, re.M):
+                continue  # a zombie holds no resources; its parent will reap it
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if needle in cmdline or needle in environ:
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def _alive(pid: int, name: str) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return not re.search(r"^State:\s+Z", status, re.M) and name.encode() in cmdline
+
+
+@pytest.mark.integration
+def test_make_demo_runs_to_completion_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """`make demo` on a small scale, in a private environment (its own control plane and
+    PostgreSQL, which it starts and must stop again)."""
+    state_dir = tmp_path / "demo-env"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DEMO_", "DBINDEX_"))},
+        "DBINDEX_LOCAL_DIR": str(state_dir),
+        "DEMO_SCALE": "2000",
+    }
+    result = subprocess.run(
+        ["make", "demo"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines[-1] == "demo: 12/12 indexes valid", output
+    summary = result.stdout[result.stdout.index("SAME AS PSQL") :]
+    rows = [line.split() for line in summary.splitlines()[1:13]]
+    assert [row[2] for row in rows] == ["yes"] * 12, summary  # VALID
+    assert [row[-1] for row in rows] == ["yes"] * 12, summary  # same pg_get_indexdef as psql
+    assert "environment stopped (the demo started it)" in result.stdout
+
+    # Nothing it started is left: the operator, etcd, kube-apiserver, kube-controller-manager,
+    # PostgreSQL (each by its recorded PID), nor any process that refers to the state directory.
+    operator = re.search(r"operator running \(pid (\d+)", output)
+    down = re.search(r"\[down\] stopped (.*);", output)
+    assert operator and down, output
+    stopped = dict(re.findall(r"([a-z-]+)\((\d+)\)", down.group(1)))
+    assert set(stopped) == {"postgres", "etcd", "kube-apiserver", "kube-controller-manager"}
+    for name, pid in [("dbindex-operator", operator.group(1)), *stopped.items()]:
+        assert not _alive(int(pid), name), f"{name} (pid {pid}) is still running"
+    assert _processes_mentioning(str(state_dir)) == []
+    assert not state_dir.exists() or not any(state_dir.iterdir())
