@@ -8,8 +8,8 @@ index another backend is still building is watched, never touched.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from dbindex_operator import catalog, definitions
 from dbindex_operator import spec as specs
@@ -59,6 +59,7 @@ class Fail:
     message: str
 
 
+T = TypeVar("T")
 Action = Build | DropLeftover | Probe | Ready | WatchForeignBuild | Wait | Fail
 
 
@@ -133,6 +134,17 @@ def _table_busy(builder: catalog.Progress, where: str) -> Wait:
     )
 
 
-def build_order(candidates: list[tuple[int, Any]]) -> list[Any]:
-    """Biggest table first: starting the longest work first finishes the batch soonest."""
-    return [item for _, item in sorted(candidates, key=lambda pair: -pair[0])]
+def build_order(items: list[T], state_of: Callable[[T], catalog.IndexState]) -> list[T]:
+    """Longest work first: the table with the most pending work (its pages times the builds
+    waiting for it, since one table builds one index at a time), biggest table to break ties.
+    Starting the longest chain first finishes the batch soonest."""
+    pending: dict[int | None, int] = {}
+    for item in items:
+        oid = state_of(item).table_oid
+        pending[oid] = pending.get(oid, 0) + 1
+
+    def weight(item: T) -> tuple[int, int]:
+        state = state_of(item)
+        return state.table_pages * pending[state.table_oid], state.table_pages
+
+    return sorted(items, key=weight, reverse=True)

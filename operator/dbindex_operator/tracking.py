@@ -22,6 +22,11 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_iso_precise() -> str:
+    """Milliseconds, for progress.updatedAt: its age is how fresh the progress is."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 @dataclasses.dataclass(eq=False)
 class Tracked:
     namespace: str
@@ -47,6 +52,7 @@ class Tracked:
     completed_at: str | None = None
     last_reason: str | None = None
     patched_at: float = -1e9
+    pending_since: float = 0.0  # loop time a status write became pending (writer.py)
 
     @property
     def key(self) -> ObjectKey:

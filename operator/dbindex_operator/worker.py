@@ -96,7 +96,7 @@ class DatabaseWorker:
                 async with asyncio.timeout(max(deadline - now, 0.0)):
                     await self._wake.wait()
                 # Let a burst of changes (e.g. a start-up listing) arrive before reading.
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
             except TimeoutError:
                 pass
             woken = self._wake.is_set()
@@ -146,17 +146,17 @@ class DatabaseWorker:
             states = []
         self._failures = 0
         soon = False
-        candidates: list[tuple[int, tuple[tracking.Tracked, plan.Action, catalog.IndexState]]] = []
+        candidates: list[tuple[tracking.Tracked, plan.Action, catalog.IndexState]] = []
         for tracked, state in zip(idle, states, strict=True):
             if not self._owns(tracked):
                 continue  # deleted while we read the catalog
             action = await self._decide(tracked, state, params)
             if isinstance(action, (plan.Build, plan.DropLeftover)):
-                candidates.append((state.table_pages, (tracked, action, state)))
+                candidates.append((tracked, action, state))
             else:
                 soon |= self._apply(tracked, action, state)
         database = params.identity
-        for tracked, action, state in plan.build_order(candidates):
+        for tracked, action, state in plan.build_order(candidates, lambda c: c[2]):
             assert state.table_oid is not None
             if not self._owns(tracked):
                 continue
@@ -330,7 +330,11 @@ class DatabaseWorker:
             status.BUILDING,
             "BuildStarted",
             f"building ({attempt})",
-            progress={"percent": 0, "phase": "initializing", "updatedAt": tracking.now_iso()},
+            progress={
+                "percent": 0,
+                "phase": "initializing",
+                "updatedAt": tracking.now_iso_precise(),
+            },
         )
         logger.info(
             "%s: building %s.%s on %s (%s)",
@@ -511,7 +515,7 @@ def _progress_status(row: catalog.Progress, percent: int) -> dict[str, Any]:
         result["blockingPids"] = blocking
     if current:
         result["currentLockerPid"] = current
-    result["updatedAt"] = tracking.now_iso()
+    result["updatedAt"] = tracking.now_iso_precise()
     return result
 
 

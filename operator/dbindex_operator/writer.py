@@ -2,7 +2,8 @@
 
 Reports arrive as often as the reconciler likes; each object's status is patched at most once per
 `min_interval`, only when it differs from what the API server already has, and always with the
-newest content (older pending content is simply replaced).
+newest content (older pending content is simply replaced). A short settle time before the first
+patch of a burst lets quick builds go from nothing to Ready in one patch.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ logger = logging.getLogger(__name__)
 
 
 class StatusWriter:
-    def __init__(self, client: kube.Client, min_interval: float, parallel: int = 8) -> None:
+    def __init__(
+        self, client: kube.Client, min_interval: float, parallel: int = 8, settle: float = 0.2
+    ) -> None:
         self._client = client
         self._min_interval = min_interval
+        self._settle = settle
         self._pending: dict[tracking.ObjectKey, tracking.Tracked] = {}
         self._wake = asyncio.Event()
         self._parallel = asyncio.Semaphore(parallel)
@@ -39,6 +43,8 @@ class StatusWriter:
         if status.merge_patch(new, tracked.status) is None:
             return
         tracked.status = new
+        if tracked.key not in self._pending:
+            tracked.pending_since = asyncio.get_running_loop().time()
         self._pending[tracked.key] = tracked
         self._wake.set()
 
@@ -52,21 +58,25 @@ class StatusWriter:
             self._wake.clear()
             while self._pending:
                 now = loop.time()
-                due = [
-                    t for t in self._pending.values() if now - t.patched_at >= self._min_interval
-                ]
+                due = [t for t in self._pending.values() if self._due(t) <= now]
                 for tracked in due:
                     del self._pending[tracked.key]
                 if due:
                     await asyncio.gather(*(self._send(t) for t in due))
                     continue
-                wait = min(t.patched_at + self._min_interval for t in self._pending.values()) - now
+                wait = min(self._due(t) for t in self._pending.values()) - now
                 try:
                     async with asyncio.timeout(max(wait, 0.01)):
                         await self._wake.wait()
                     self._wake.clear()
                 except TimeoutError:
                     pass
+
+    def _due(self, tracked: tracking.Tracked) -> float:
+        """When a pending status may go out: `min_interval` after the previous patch, and a short
+        `settle` after it first became pending, so that a build that ends within it is written
+        once (Ready) rather than twice (Building, then Ready a second later)."""
+        return max(tracked.patched_at + self._min_interval, tracked.pending_since + self._settle)
 
     async def _send(self, tracked: tracking.Tracked) -> None:
         snapshot = tracked.status

@@ -228,21 +228,37 @@ def test_decide_names_the_spec_schema_and_table() -> None:
     )
 
 
+def _on(oid: int, pages: int) -> catalog.IndexState:
+    return catalog.IndexState(table_oid=oid, table_pages=pages)
+
+
 @pytest.mark.parametrize(
     ("candidates", "expected"),
     [
         pytest.param([], [], id="empty"),
-        pytest.param([(1, "a")], ["a"], id="one"),
+        pytest.param([("a", _on(1, 1))], ["a"], id="one"),
         pytest.param(
-            [(10, "small"), (500, "big"), (50, "mid")], ["big", "mid", "small"], id="desc"
+            [("small", _on(1, 10)), ("big", _on(2, 500)), ("mid", _on(3, 50))],
+            ["big", "mid", "small"],
+            id="biggest-table-first",
         ),
         pytest.param(
-            [(5, "first"), (9, "big"), (5, "second")],
+            [("first", _on(1, 5)), ("big", _on(2, 9)), ("second", _on(3, 5))],
             ["big", "first", "second"],
             id="ties-keep-input-order",
         ),
-        pytest.param([(0, "empty"), (1, "one")], ["one", "empty"], id="zero-pages-last"),
+        pytest.param(
+            [("empty", _on(1, 0)), ("one", _on(2, 1))], ["one", "empty"], id="zero-pages-last"
+        ),
+        pytest.param(
+            # Two builds wait for table 1 (2 x 100 pages of work) and one for table 2 (150):
+            # the longer chain starts first, the bigger table breaks ties.
+            [("t2", _on(2, 150)), ("t1-a", _on(1, 100)), ("t1-b", _on(1, 100))],
+            ["t1-a", "t1-b", "t2"],
+            id="longest-chain-first",
+        ),
     ],
 )
-def test_build_order(candidates: list[tuple[int, Any]], expected: list[Any]) -> None:
-    assert plan.build_order(candidates) == expected
+def test_build_order(candidates: list[tuple[str, catalog.IndexState]], expected: list[str]) -> None:
+    ordered = plan.build_order(candidates, lambda item: item[1])
+    assert [name for name, _ in ordered] == expected

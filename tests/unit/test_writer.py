@@ -1,0 +1,105 @@
+"""StatusWriter against a recording fake of our own kube.Client seam: coalescing and settling."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from dbindex_operator import status, tracking, writer
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.patches: list[tuple[float, dict[str, Any]]] = []
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        self.patches.append((asyncio.get_running_loop().time(), dict(patch)))
+        return True
+
+
+def _tracked() -> tracking.Tracked:
+    return tracking.Tracked(
+        namespace="ns",
+        name="x",
+        uid="u",
+        generation=1,
+        retry_token=None,
+        spec=None,
+        spec_error=None,
+        status={},
+        written={},
+    )
+
+
+def _report(phase: str, percent: int = 0) -> status.Report:
+    return status.Report(phase=phase, reason="R", message="m", progress={"percent": percent})
+
+
+def _run(scenario: Any) -> RecordingClient:
+    client = RecordingClient()
+
+    async def main() -> None:
+        out = writer.StatusWriter(client, min_interval=1.0, settle=0.2)  # type: ignore[arg-type]
+        out.start()
+        await scenario(out)
+        await asyncio.sleep(1.3)
+        await out.stop()
+
+    asyncio.run(main())
+    return client
+
+
+def test_a_quick_build_is_written_once_as_ready() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Building"))
+        await asyncio.sleep(0.05)
+        out.submit(tracked, _report("Ready", 100))
+
+    patches = _run(scenario).patches
+    assert [p["phase"] for _, p in patches] == ["Ready"]
+
+
+def test_at_most_one_patch_per_interval_with_the_newest_content() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        for percent in range(1, 31):  # 30 reports over 3 s
+            out.submit(tracked, _report("Building", percent))
+            await asyncio.sleep(0.1)
+
+    patches = _run(scenario).patches
+    times = [t for t, _ in patches]
+    assert all(b - a >= 0.99 for a, b in itertools.pairwise(times)), times
+    assert 3 <= len(patches) <= 5
+    assert patches[-1][1]["progress"]["percent"] == 30
+
+
+def test_an_unchanged_status_is_not_written() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Ready", 100))
+        await asyncio.sleep(1.2)
+        out.submit(tracked, _report("Ready", 100))
+
+    assert len(_run(scenario).patches) == 1
+
+
+def test_removed_fields_are_cleared_with_null() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(
+            tracked,
+            status.Report(
+                phase="Retrying", reason="R", message="m", last_error={"sqlstate": "55P03"}
+            ),
+        )
+        await asyncio.sleep(1.1)
+        out.submit(tracked, _report("Building"))
+
+    patches = _run(scenario).patches
+    assert patches[-1][1]["lastError"] is None
