@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _SOON = 5.0  # seconds: how soon to look again at objects that wait for something to change
+_SECRET_REUSE = 2.0  # seconds a Secret read is reused by the passes that follow it
 
 
 class DatabaseWorker:
@@ -47,6 +48,7 @@ class DatabaseWorker:
         self._next_pass = 0.0
         self._next_poll = 0.0
         self._closed = False
+        self._resolved_at = -1e9
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
     @property
@@ -119,7 +121,13 @@ class DatabaseWorker:
                 self._next_pass = loop.time() + self._backoff()
 
     async def _connect(self) -> db.ConnectParams:
+        loop = asyncio.get_running_loop()
+        fresh = loop.time() - self._resolved_at < _SECRET_REUSE
+        if self.params is not None and self.pool is not None and fresh and not self._failures:
+            # Passes right after a build ends come in bursts; one Secret read serves them all.
+            return self.params
         params = await self.fleet.resolve(self.namespace, self.ref)
+        self._resolved_at = loop.time()
         if params != self.params or self.pool is None:
             old = self.params if self.pool is not None else None
             self.pool = await self.fleet.pools.acquire(params)
