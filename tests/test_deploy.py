@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -125,6 +128,40 @@ def test_console_script_exists_and_answers_help() -> None:
     # The flags the manifests pass must be the ones the CLI knows.
     for flag in ("--all-namespaces", "--namespace", "--log-level", "--liveness"):
         assert flag in result.stdout, f"`dbindex-operator run --help` does not mention {flag}"
+
+
+def test_the_image_command_starts_and_answers_liveness(local_env: dict[str, str]) -> None:
+    """ENTRYPOINT + CMD exactly as the Dockerfile names them, run outside Docker against the real
+    API server (with the liveness flag the manifests add): it starts and reports itself alive."""
+    stage = dict(final_stage())
+    command = json.loads(stage["ENTRYPOINT"]) + json.loads(stage["CMD"])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    executable = ROOT / ".venv" / "bin" / command[0]
+    env = {**local_env, "DBINDEX_METRICS_PORT": "0"}
+    process = subprocess.Popen(
+        [str(executable), *command[1:], f"--liveness=http://127.0.0.1:{port}/healthz"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.communicate()[0].decode(errors="replace")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "no liveness answer within 30 s"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode(errors="replace")
+    assert process.returncode == 0, output
+    assert "Traceback" not in output, output
 
 
 # -- the manifests, read without a server ----------------------------------------------------------
