@@ -1,0 +1,338 @@
+"""The benchmark harness (bench/): its arithmetic and JSON shape as unit tests, and one small
+integration run of p1 and p4 against the test environment that asserts only that it completes
+and writes a well-formed result, never a timing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+from pathlib import Path
+
+import pytest
+from bench import process, report, runner, scenarios, stats
+from bench.report import ScenarioResult
+from bench.stats import Check
+
+# -- arithmetic -----------------------------------------------------------------------------------
+
+
+def test_ratio() -> None:
+    assert stats.ratio(8.0, 10.0) == pytest.approx(0.8)
+    assert stats.ratio(0.0, 3.0) == 0.0
+    with pytest.raises(ValueError):
+        stats.ratio(1.0, 0.0)
+    with pytest.raises(ValueError):
+        stats.ratio(1.0, -2.0)
+    with pytest.raises(ValueError):
+        stats.ratio(-1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([5.0], 95, 5.0),
+        ([1, 2, 3, 4], 50, 2.5),
+        ([4, 1, 3, 2], 50, 2.5),  # order does not matter
+        ([1, 2, 3, 4], 0, 1.0),
+        ([1, 2, 3, 4], 100, 4.0),
+        (list(range(1, 21)), 95, 19.05),  # numpy.percentile(range(1, 21), 95)
+        ([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0], 90, 4.55),
+    ],
+)
+def test_percentile_interpolates_linearly(values: list[float], q: float, expected: float) -> None:
+    assert stats.percentile(values, q) == pytest.approx(expected)
+
+
+def test_percentile_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        stats.percentile([], 50)
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 101)
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], -1)
+
+
+def test_median() -> None:
+    assert stats.median([3.0, 1.0, 2.0]) == 2.0
+    assert stats.median([1.0, 2.0]) == 1.5
+
+
+def test_rates() -> None:
+    assert stats.per_second(10, 4) == 2.5
+    assert stats.cpu_share(0.3, 60) == pytest.approx(0.005)
+    with pytest.raises(ValueError):
+        stats.per_second(1, 0)
+
+
+def test_catalog_queries_per_database_per_resync() -> None:
+    # 10 databases, one query each in a window of exactly one resync interval
+    assert stats.per_database_per_resync(10, 10, 60, 60) == pytest.approx(1.0)
+    # two intervals, one query per database each
+    assert stats.per_database_per_resync(20, 10, 120, 60) == pytest.approx(1.0)
+    # a database read twice per interval
+    assert stats.per_database_per_resync(20, 10, 60, 60) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        stats.per_database_per_resync(1, 0, 60, 60)
+    with pytest.raises(ValueError):
+        stats.per_database_per_resync(1, 1, 60, 0)
+
+
+def test_settle_time_is_the_last_change_before_the_first_quiet_gap() -> None:
+    samples = [(0.0, 0), (1.0, 2), (2.0, 5), (3.0, 5), (4.0, 5), (9.0, 5), (10.0, 6)]
+    assert stats.settle_time(samples, quiet=5) == 2.0
+    # the change at 10.0 is a later resync pass, not part of the start-up
+    assert stats.settle_time(samples, quiet=5, minimum=6) is None
+    # not quiet long enough yet
+    assert stats.settle_time(samples[:5], quiet=5) is None
+    # a first sample above `initial` is a change at its own time
+    assert stats.settle_time([(3.0, 10), (9.5, 10)], quiet=6, initial=0) == 3.0
+    assert stats.settle_time([(3.0, 10), (9.5, 10)], quiet=6) is None
+    assert stats.settle_time([], quiet=1) is None
+
+
+def test_check_compares_and_describes() -> None:
+    assert Check("ratio", 0.8, "<=", 0.8).met
+    assert not Check("ratio", 0.81, "<=", 0.8).met
+    assert Check("speed", 12, ">=", 10).met
+    assert not Check("ratio", None, "<=", 0.8).met  # a missing figure meets nothing
+    assert not Check("ratio", math.nan, "<=", 0.8).met
+    check = Check("RSS", 120.5, "<=", 250.0, "MB")
+    assert check.target == "<= 250 MB"
+    assert check.as_dict() == {
+        "name": "RSS",
+        "value": 120.5,
+        "op": "<=",
+        "limit": 250.0,
+        "unit": "MB",
+        "target": "<= 250 MB",
+        "met": True,
+    }
+    with pytest.raises(ValueError):
+        Check("x", 1, "~", 1)
+
+
+def test_fmt() -> None:
+    assert stats.fmt(None) == "-"
+    assert stats.fmt(math.nan) == "-"
+    assert stats.fmt(1.23456) == "1.23"
+    assert stats.fmt(1.23456, 3) == "1.235"
+
+
+# -- sizes and selection --------------------------------------------------------------------------
+
+
+def test_nominal_scales_give_the_issues_sizes() -> None:
+    def at(sid: str) -> scenarios.Sizes:
+        return scenarios.Sizes.for_scale(scenarios.NOMINAL_SCALE[sid])
+
+    assert at("p1").p1_rows == 1_000_000
+    assert at("p2").p2_rows == 5_000_000
+    assert at("p3").p3_indexes == 1_000
+    assert at("p3").p3_databases == 10
+    assert at("p4").p4_objects == 10_000
+    assert at("p4").p4_databases == 10
+    assert at("p4").idle_seconds == 60
+    assert set(scenarios.NOMINAL_SCALE) == set(scenarios.ALL)
+
+
+def test_small_scales_shrink_with_floors() -> None:
+    sizes = scenarios.Sizes.for_scale(0.0001)
+    assert sizes.p1_rows == 1_000
+    assert sizes.p2_rows == 10_000
+    assert sizes.p3_indexes == 10
+    assert sizes.p4_objects == 10
+    assert sizes.idle_seconds == 10
+    assert scenarios.Sizes.for_scale(1).idle_seconds == 60
+    with pytest.raises(ValueError):
+        scenarios.Sizes.for_scale(0)
+
+
+def test_split_and_plans() -> None:
+    assert scenarios.split(25, 10) == [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]
+    assert sum(scenarios.split(1_000, 10)) == 1_000
+    plan = scenarios.p3_plan(100)
+    assert len({name for name, _, _ in plan}) == 100
+    assert {table for _, table, _ in plan} == {f"t{i}" for i in range(10)}
+    # no two indexes with the same name; a table's indexes differ in their columns first
+    per_table = [cols for _, table, cols in plan if table == "t0"]
+    assert len(per_table) == 10 and len(set(per_table)) == 8
+    plan4 = scenarios.p4_plan(1_000)
+    assert len({name for name, _, _ in plan4}) == 1_000
+
+
+def test_selection_and_scale_parsing() -> None:
+    assert runner.parse_selection(None) == ["p1", "p2", "p3", "p4", "p5"]
+    assert runner.parse_selection("all") == ["p1", "p2", "p3", "p4", "p5"]
+    assert runner.parse_selection("p3, P1") == ["p1", "p3"]
+    with pytest.raises(ValueError):
+        runner.parse_selection("p1,p9")
+    assert runner.parse_scale(None) == 1.0
+    assert runner.parse_scale("0.25") == 0.25
+    for bad in ("0", "-1", "big"):
+        with pytest.raises(ValueError):
+            runner.parse_scale(bad)
+
+
+def test_parse_time() -> None:
+    assert scenarios.parse_time("1970-01-01T00:00:10Z") == 10.0
+    assert scenarios.parse_time("1970-01-01T00:00:10.5Z") == 10.5
+
+
+# -- /proc and metrics parsing ---------------------------------------------------------------------
+
+
+def test_proc_parsing() -> None:
+    # The command name may hold spaces and parentheses; utime/stime are fields 14/15.
+    stat = "4242 (dbindex (op) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0"
+    assert process.parse_cpu_seconds(stat) == pytest.approx(300 / process.CLOCK_TICKS)
+    status = "Name:\tpython\nVmPeak:\t 500 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n"
+    assert process.parse_memory_kb(status) == (102400, 204800)
+
+
+def test_metrics_parsing() -> None:
+    text = (
+        "# TYPE dbindex_catalog_queries_total counter\n"
+        'dbindex_catalog_queries_total{query="state"} 7.0\n'
+        'dbindex_catalog_queries_total{query="progress"} 3.0\n'
+        'dbindex_catalog_queries_created{query="state"} 1.7e+09\n'
+        "# TYPE dbindex_objects gauge\n"
+        'dbindex_objects{phase="Ready"} 500.0\n'
+        'dbindex_objects{phase="Pending"} 0.0\n'
+    )
+    samples = process.parse_metrics(text)
+    assert process.metric_sum(samples, "dbindex_catalog_queries_total") == 10.0
+    assert process.metric_sum(samples, "dbindex_catalog_queries_total", query="state") == 7.0
+    assert process.metric_sum(samples, "dbindex_objects", phase="Ready") == 500.0
+    assert process.metric_sum(samples, "dbindex_missing_total") == 0.0
+
+
+# -- results: shape, files, table ------------------------------------------------------------------
+
+FACTS = {"cores": 2, "pg_version": "15.18", "fsync": "on"}
+
+
+def sample_results() -> list[ScenarioResult]:
+    p1 = ScenarioResult("p1", "twelve", 1.0, environment=dict(FACTS))
+    p1.figures = {"psql_s": 10.0, "operator_s": 7.5}
+    p1.ratio = stats.ratio(7.5, 10.0)
+    p1.checks = [Check("ratio", p1.ratio, "<=", 0.8)]
+    p1.summary = "operator 7.50 s / psql 10.00 s"
+    p4 = ScenarioResult("p4", "fleet", 1.0, environment=dict(FACTS))
+    p4.figures = {"rss_mb": 300.0}
+    p4.checks = [Check("RSS", 300.0, "<=", 250.0, "MB"), Check("idle CPU", 0.2, "<=", 1.0)]
+    p4.summary = "line one\nline two"
+    p3 = ScenarioResult("p3", "small", 1.0, environment=dict(FACTS), error="psql failed")
+    return [p1, p4, p3]
+
+
+def sample_document() -> dict[str, object]:
+    moment = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    return report.document(
+        sample_results(),
+        started=moment,
+        finished=moment + datetime.timedelta(seconds=90),
+        scale=1.0,
+        requested=["p1", "p3", "p4"],
+        environment=dict(FACTS),
+        command="python -m bench",
+    )
+
+
+def test_met_needs_every_check_and_no_error() -> None:
+    p1, p4, p3 = sample_results()
+    assert p1.met
+    assert not p4.met  # one of two checks missed
+    assert not p3.met  # an error
+    assert not ScenarioResult("p2", "x", 1.0).met  # no checks at all
+    assert p4.target == "RSS <= 250 MB; idle CPU <= 1"
+
+
+def test_document_shape() -> None:
+    doc = sample_document()
+    assert report.validate(doc) == []
+    assert doc["started_at"] == "2025-01-02T03:04:05Z"
+    assert doc["seconds"] == 90.0
+    scenarios_ = doc["scenarios"]
+    assert isinstance(scenarios_, dict)
+    assert list(scenarios_) == ["p1", "p4", "p3"]
+    p1 = scenarios_["p1"]
+    assert p1["ratio"] == 0.75 and p1["met"] is True and p1["target"] == "ratio <= 0.8"
+    assert p1["checks"][0]["value"] == 0.75
+    assert p1["environment"]["fsync"] == "on" and p1["scale"] == 1.0
+    assert scenarios_["p4"]["ratio"] is None and scenarios_["p4"]["met"] is False
+    assert scenarios_["p3"]["error"] == "psql failed" and scenarios_["p3"]["met"] is False
+    json.dumps(doc)  # serialisable as is
+
+
+def test_validate_reports_problems() -> None:
+    doc = sample_document()
+    broken = json.loads(json.dumps(doc))
+    del broken["scenarios"]["p1"]["figures"]
+    broken["scenarios"]["p4"]["met"] = "no"
+    del broken["environment"]["fsync"]
+    problems = report.validate(broken)
+    assert any("p1: missing ['figures']" in p for p in problems)
+    assert any("p4: met is not a bool" in p for p in problems)
+    assert any("environment lacks 'fsync'" in p for p in problems)
+
+
+def test_write_latest_and_timestamped_copy(tmp_path: Path) -> None:
+    doc = sample_document()
+    moment = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    latest, stamped = report.write(tmp_path / "results", doc, moment)
+    assert latest.name == "latest.json"
+    assert stamped.name == "20250102T030405Z.json"
+    assert json.loads(latest.read_text()) == doc == json.loads(stamped.read_text())
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
+        "20250102T030405Z.json",
+        "latest.json",
+    ]
+
+
+def test_table_has_a_line_per_target() -> None:
+    text = report.table(sample_results())
+    lines = text.splitlines()
+    assert lines[0].split(" | ")[:2] == ["id", "scenario"]
+    assert any(line.startswith("p1 ") and "ratio 0.750 <= 0.8" in line for line in lines)
+    assert sum("RSS 300.0 MB <= 250 MB" in line and "NO" in line for line in lines) == 1
+    assert any("idle CPU 0.200 <= 1" in line and "yes" in line for line in lines)
+    assert any("line two" in line for line in lines)
+    assert any(line.startswith("p3 ") and "ERROR: psql failed" in line for line in lines)
+
+
+# -- integration ----------------------------------------------------------------------------------
+
+
+def test_small_run_of_p1_and_p4_writes_a_well_formed_result(
+    local_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Completes and writes a well-formed result. Timings on a shared test machine mean
+    nothing, so none is asserted."""
+    sizes = dataclasses.replace(
+        scenarios.Sizes.for_scale(0.1), p1_rows=20_000, p4_objects=500, idle_seconds=5
+    )
+    results_dir = tmp_path / "results"
+    doc, paths = runner.run(
+        ["p1", "p4"],
+        scale=0.1,
+        environ=local_env,
+        results_dir=results_dir,
+        # Only our own namespaces: the suite's other operator and objects must not be touched.
+        operator_namespaces=["bench-*"],
+        sizes=sizes,
+        command="pytest",
+    )
+    assert report.validate(doc) == []
+    assert set(doc["scenarios"]) == {"p1", "p4"}
+    for sid, scenario in doc["scenarios"].items():
+        assert scenario["error"] is None, f"{sid}: {scenario['error']}"
+        assert scenario["checks"], sid
+        assert all(isinstance(c["value"], (int, float)) for c in scenario["checks"]), scenario
+    assert doc["scenarios"]["p1"]["ratio"] > 0
+    p4 = doc["scenarios"]["p4"]
+    assert p4["size"]["objects"] == 500
+    assert p4["figures"]["objects_ready_after"] == 500
+    assert {p.name for p in paths} == {p.name for p in results_dir.iterdir()}
+    assert json.loads((results_dir / "latest.json").read_text()) == doc
