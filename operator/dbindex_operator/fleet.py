@@ -46,6 +46,8 @@ class Fleet:
         self.objects: dict[tracking.ObjectKey, tracking.Tracked] = {}
         self.workers: dict[tuple[str, specs.ConnectionRef], worker.DatabaseWorker] = {}
         self._events: set[asyncio.Task[None]] = set()
+        # The connection each Secret reference last resolved to (for deletion, see below).
+        self._last_known: dict[tuple[str, specs.ConnectionRef], db.ConnectParams] = {}
 
     def start(self) -> None:
         self.writer.start()
@@ -110,9 +112,9 @@ class Fleet:
         except errors.SpecError:
             return  # nothing was ever built for an invalid spec
         try:
-            params = await self.resolve(meta["namespace"], spec.connection)
+            params = await self._resolve_for_deletion(meta["namespace"], spec.connection)
             if spec.delete_with_object:
-                await builder.drop(
+                dropped = await builder.drop(
                     params,
                     spec.schema,
                     spec.name,
@@ -120,6 +122,8 @@ class Fleet:
                     only_invalid=False,
                     lock_timeout=spec.build.lock_timeout,
                 )
+                if dropped:
+                    metrics.INDEXES_DROPPED.labels(meta["namespace"]).inc()
                 logger.info(
                     "%s/%s: dropped index %s.%s (deletionPolicy Delete)",
                     meta["namespace"],
@@ -135,6 +139,7 @@ class Fleet:
                 only_invalid=True,
                 lock_timeout=spec.build.lock_timeout,
             ):
+                metrics.INVALID_DROPPED.labels(meta["namespace"]).inc()
                 logger.info(
                     "%s/%s: dropped an INVALID leftover of %s.%s",
                     meta["namespace"],
@@ -216,7 +221,29 @@ class Fleet:
     async def resolve(self, namespace: str, ref: specs.ConnectionRef) -> db.ConnectParams:
         """Read the Secret now (a rotated Secret takes effect on the next pass)."""
         data = await self.client.read_secret(namespace, ref.secret_name)
-        return db.params_from_secret(data, ref.key)
+        params = db.params_from_secret(data, ref.key)
+        self._last_known[(namespace, ref)] = params
+        return params
+
+    async def _resolve_for_deletion(
+        self, namespace: str, ref: specs.ConnectionRef
+    ) -> db.ConnectParams:
+        """Like resolve, but a Secret deleted together with its namespace (the namespace
+        controller removes them in no particular order) falls back to the connection last read
+        from it, so `deletionPolicy: Delete` still drops the index."""
+        try:
+            return await self.resolve(namespace, ref)
+        except (errors.SecretNotFound, errors.SecretKeyMissing):
+            known = self._last_known.get((namespace, ref))
+            if known is None:
+                raise
+            logger.info(
+                "%s/%s is gone; using its last known connection to %s",
+                namespace,
+                ref.secret_name,
+                known.describe(),
+            )
+            return known
 
     def event(self, tracked: tracking.Tracked, kind: str, reason: str, message: str) -> None:
         self.event_for(tracked.ref, kind, reason, message)

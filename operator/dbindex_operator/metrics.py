@@ -32,6 +32,11 @@ INVALID_DROPPED = Counter(
     "INVALID leftovers removed with DROP INDEX CONCURRENTLY",
     ["namespace"],
 )
+INDEXES_DROPPED = Counter(
+    "dbindex_indexes_dropped_total",
+    "Indexes dropped because their object was deleted with deletionPolicy: Delete",
+    ["namespace"],
+)
 STATUS_PATCHES = Counter("dbindex_status_patches_total", "Status patches sent to the API server")
 CATALOG_QUERIES = Counter(
     "dbindex_catalog_queries_total",

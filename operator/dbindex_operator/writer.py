@@ -85,13 +85,14 @@ class StatusWriter:
             return
         async with self._parallel:
             try:
-                await self._client.patch_status(tracked.namespace, tracked.name, patch)
+                found = await self._client.patch_status(tracked.namespace, tracked.name, patch)
             except Exception as exc:  # the API server hiccuped: keep the content, try again
                 logger.warning("status patch for %s failed: %s", tracked.label, exc)
                 tracked.patched_at = asyncio.get_running_loop().time()
                 self._pending.setdefault(tracked.key, tracked)
                 self._wake.set()
                 return
-        metrics.STATUS_PATCHES.inc()
+        if found:  # a patch to an object that is already gone wrote nothing
+            metrics.STATUS_PATCHES.inc()
         tracked.written = snapshot
         tracked.patched_at = asyncio.get_running_loop().time()

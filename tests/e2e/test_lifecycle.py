@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.conftest import Kubectl
 from tests.e2e.conftest import (
     SLOW_BUILD,
     Kube,
@@ -100,12 +101,30 @@ def test_delete_with_database_unreachable_releases_after_timeout(db: Target, kub
     assert index_facts(db.dsn, "t_email") is not None
 
 
-def test_delete_with_secret_gone(db: Target, kube: Kube) -> None:
+def test_delete_with_secret_gone_uses_the_last_known_connection(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email", "Delete")
     kube.core.delete_namespaced_secret("db", db.namespace)
     kube.delete(db.namespace, "t-email")
-    kube.wait_gone(db.namespace, "t-email", timeout=60)
-    assert "FinalizerReleased" in kube.event_reasons(db.namespace, "t-email")
+    took = kube.wait_gone(db.namespace, "t-email", timeout=60)
+    assert took < 5, "no waiting for the deletion timeout: the operator knew the connection"
+    assert index_facts(db.dsn, "t_email") is None
+
+
+def test_deleting_the_namespace_drops_delete_policy_indexes(
+    db: Target, kube: Kube, kubectl: Kubectl
+) -> None:
+    """The namespace controller deletes the Secret and the objects in no particular order."""
+    _simple(db, kube, "t-email", "Delete")
+    sql(db.dsn, "CREATE INDEX kept ON t (id)")
+    kube.create(
+        db.namespace,
+        "kept",
+        {"connection": connection(), "table": "t", "columns": [{"column": "id"}]},
+    )
+    kube.wait(db.namespace, "kept", is_ready)
+    kubectl("delete", "namespace", db.namespace, "--timeout=60s")
+    assert index_facts(db.dsn, "t_email") is None
+    assert index_facts(db.dsn, "kept") is not None, "Retain keeps its index"
 
 
 def test_spec_change_is_observed(db: Target, kube: Kube) -> None:
