@@ -86,7 +86,10 @@ class Fleet:
         if tracked.spec is None:
             self._invalid_spec(tracked)
             return
-        self._worker_for(tracked.namespace, tracked.spec.connection).add(tracked)
+        # A known object changed, or a new one needs work: now. A new object whose status
+        # already settled this generation (an operator restart): at the next resync.
+        urgent = known is not None or not tracked.settled
+        self._worker_for(tracked.namespace, tracked.spec.connection).add(tracked, urgent=urgent)
 
     async def delete(self, body: Mapping[str, Any], elapsed: float) -> None:
         """Clean up for a deleted object; raises RetryLater while it should be tried again."""

@@ -51,6 +51,7 @@ class Tracked:
     started_at: str | None = None
     completed_at: str | None = None
     last_reason: str | None = None
+    last_report: tuple[int, Any] | None = None  # (generation, status.Report) last submitted
     patched_at: float = -1e9
     pending_since: float = 0.0  # loop time a status write became pending (writer.py)
 
@@ -65,6 +66,15 @@ class Tracked:
     @property
     def label(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def settled(self) -> bool:
+        """Its status already answers this generation and retry request: Ready or Failed."""
+        return (
+            self.status.get("phase") in ("Ready", "Failed")
+            and self.status.get("observedGeneration") == self.generation
+            and self.status.get("retryToken") == self.retry_token
+        )
 
     def reset_history(self) -> None:
         """A new generation or retry token: forget failures and backoff, start counting again."""

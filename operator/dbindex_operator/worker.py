@@ -55,9 +55,12 @@ class DatabaseWorker:
     def config(self) -> Any:
         return self.fleet.config
 
-    def add(self, tracked: tracking.Tracked) -> None:
+    def add(self, tracked: tracking.Tracked, *, urgent: bool = True) -> None:
+        """Own an object. Urgent: look at it now; otherwise at the next resync (a restart hands
+        over thousands of objects whose status is already settled: no burst of passes)."""
         self.objects[tracked.name] = tracked
-        self.wake()
+        if urgent:
+            self.wake()
 
     def _owns(self, tracked: tracking.Tracked) -> bool:
         return self.objects.get(tracked.name) is tracked
@@ -486,21 +489,23 @@ class DatabaseWorker:
         progress: dict[str, Any] | None = None,
     ) -> None:
         tracked.last_reason = reason
-        self.fleet.writer.submit(
-            tracked,
-            status.Report(
-                phase=phase,
-                reason=reason,
-                message=message,
-                attempts=tracked.attempts,
-                index=index if index is not None else tracked.status.get("index"),
-                progress=progress,
-                last_error=tracked.last_error,
-                started_at=tracked.started_at,
-                completed_at=tracked.completed_at,
-                retry_token=tracked.retry_token,
-            ),
+        report = status.Report(
+            phase=phase,
+            reason=reason,
+            message=message,
+            attempts=tracked.attempts,
+            index=index if index is not None else tracked.status.get("index"),
+            progress=progress,
+            last_error=tracked.last_error,
+            started_at=tracked.started_at,
+            completed_at=tracked.completed_at,
+            retry_token=tracked.retry_token,
         )
+        # Most passes conclude what the last one did: skip rendering and comparing the status.
+        if tracked.last_report == (tracked.generation, report):
+            return
+        tracked.last_report = (tracked.generation, report)
+        self.fleet.writer.submit(tracked, report)
 
 
 def _index_status(
