@@ -68,9 +68,12 @@ def _run(args: argparse.Namespace) -> int:
     # Per-object "handler succeeded" lines cost more than they tell at thousands of objects.
     if args.log_level != "debug":
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    import uvloop
+
     from dbindex_operator import handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
+        loop=uvloop.new_event_loop(),
         standalone=True,
         clusterwide=not args.namespace,
         namespaces=args.namespace,

@@ -114,51 +114,31 @@ class Fleet:
             spec = specs.parse(body.get("spec") or {}, object_name=meta["name"])
         except errors.SpecError:
             return  # nothing was ever built for an invalid spec
+        label = f"{meta['namespace']}/{meta['name']}"
         try:
             params = await self._resolve_for_deletion(meta["namespace"], spec.connection)
-            if spec.delete_with_object:
-                dropped = await builder.drop(
-                    params,
-                    spec.schema,
-                    spec.name,
-                    self.config,
-                    only_invalid=False,
-                    lock_timeout=spec.build.lock_timeout,
-                )
-                if dropped:
-                    metrics.INDEXES_DROPPED.labels(meta["namespace"]).inc()
-                logger.info(
-                    "%s/%s: dropped index %s.%s (deletionPolicy Delete)",
-                    meta["namespace"],
-                    meta["name"],
-                    spec.schema,
-                    spec.name,
-                )
-            elif await builder.drop(
+            # Delete: the index goes. Retain: only an INVALID leftover goes (a cancelled build's).
+            dropped = await builder.drop(
                 params,
                 spec.schema,
                 spec.name,
                 self.config,
-                only_invalid=True,
+                only_invalid=not spec.delete_with_object,
                 lock_timeout=spec.build.lock_timeout,
-            ):
-                metrics.INVALID_DROPPED.labels(meta["namespace"]).inc()
-                logger.info(
-                    "%s/%s: dropped an INVALID leftover of %s.%s",
-                    meta["namespace"],
-                    meta["name"],
-                    spec.schema,
-                    spec.name,
+            )
+            if dropped:
+                counter = (
+                    metrics.INDEXES_DROPPED
+                    if spec.delete_with_object
+                    else (metrics.INVALID_DROPPED)
                 )
+                counter.labels(meta["namespace"]).inc()
+                what = "index" if spec.delete_with_object else "INVALID leftover"
+                logger.info("%s: dropped %s %s.%s", label, what, spec.schema, spec.name)
         except (errors.ConnectionProblem, errors.BuildFailure) as exc:
-            message = exc.message if isinstance(exc, errors.OperatorError) else str(exc)
+            message = str(exc)
             if not spec.delete_with_object and not was_building:
-                logger.warning(
-                    "%s/%s: could not check for leftovers: %s",
-                    meta["namespace"],
-                    meta["name"],
-                    message,
-                )
+                logger.warning("%s: could not check for leftovers: %s", label, message)
                 return  # Retain: nothing of ours to clean up
             if elapsed < self.config.deletion_timeout:
                 raise RetryLater(message) from None
