@@ -136,7 +136,9 @@ def crd(kubectl: Kubectl) -> str:
     """Install the project's CRDs from ``crds/``; return the DatabaseIndex CRD's name."""
     crds_dir = REPO_ROOT / "crds"
     assert crds_dir.is_dir(), f"{crds_dir} is missing: the CRD manifests live there"
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds_dir))
+    # Client-side apply, as users (and the deploy tests) do: mixing in server-side apply would
+    # make later `kubectl apply` runs warn about a missing last-applied annotation.
+    kubectl("apply", "-f", str(crds_dir))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{CRD_NAME}")
     return CRD_NAME
 

@@ -105,12 +105,18 @@ def test_make_demo_runs_to_completion_and_leaves_nothing_running(tmp_path: Path)
     PostgreSQL, which it starts and must stop again)."""
     state_dir = tmp_path / "demo-env"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DEMO_", "DBINDEX_"))},
+        # Not the settings of an enclosing `make test` either: MAKELEVEL would make this make
+        # print "Leaving directory" after the demo's own last line.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DEMO_", "DBINDEX_", "MAKE", "MFLAGS"))
+        },
         "DBINDEX_LOCAL_DIR": str(state_dir),
         "DEMO_SCALE": "2000",
     }
     result = subprocess.run(
-        ["make", "demo"],
+        ["make", "--no-print-directory", "demo"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
