@@ -47,7 +47,9 @@ async def build(
         raise
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         # Includes a connection lost mid-build: backend terminated, server restarted, network cut.
-        raise errors.BuildFailure(_sqlstate(exc), db.redact(_first_line(exc), params)) from None
+        raise errors.BuildFailure(
+            _sqlstate(exc), db.redact(db.describe_error(exc), params)
+        ) from None
     finally:
         if not conn.is_closed():
             await _close(conn)
@@ -82,9 +84,9 @@ async def drop(
         await conn.execute(sql.drop_index(schema, name))
         return True
     except asyncpg.PostgresError as exc:
-        raise errors.BuildFailure(exc.sqlstate, db.redact(_first_line(exc), params)) from None
+        raise errors.BuildFailure(exc.sqlstate, db.redact(db.describe_error(exc), params)) from None
     except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        raise errors.BuildFailure(None, db.redact(_first_line(exc), params)) from None
+        raise errors.BuildFailure(None, db.redact(db.describe_error(exc), params)) from None
     finally:
         if not conn.is_closed():
             await _close(conn)
@@ -104,8 +106,3 @@ def _sqlstate(exc: BaseException) -> str | None:
     cause: str | None = getattr(exc.__cause__, "sqlstate", None)
     own: str | None = getattr(exc, "sqlstate", None)
     return cause or own
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]

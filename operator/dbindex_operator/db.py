@@ -121,7 +121,7 @@ async def connect(
         )
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise errors.ConnectionFailed(
-            f"cannot connect to {params.describe()}: {redact(_describe(exc), params)}"
+            f"cannot connect to {params.describe()}: {redact(describe_error(exc), params)}"
         ) from None
 
 
@@ -138,7 +138,7 @@ async def create_pool(params: ConnectParams, *, timeout: float, application_name
         )
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise errors.ConnectionFailed(
-            f"cannot connect to {params.describe()}: {redact(_describe(exc), params)}"
+            f"cannot connect to {params.describe()}: {redact(describe_error(exc), params)}"
         ) from None
 
 
@@ -229,9 +229,9 @@ async def probe_signature(
             finally:
                 await tx.rollback()
     except asyncpg.PostgresError as exc:
-        raise errors.BuildFailure(exc.sqlstate, redact(_describe(exc), params)) from None
+        raise errors.BuildFailure(exc.sqlstate, redact(describe_error(exc), params)) from None
     except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        raise errors.ConnectionFailed(redact(_describe(exc), params)) from None
+        raise errors.ConnectionFailed(redact(describe_error(exc), params)) from None
     result: dict[str, Any] = json.loads(signature) if isinstance(signature, str) else signature
     return result
 
@@ -242,10 +242,11 @@ async def _fetch(pool: Any, params: ConnectParams, query: str, *args: Any) -> li
         return rows
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise errors.ConnectionFailed(
-            f"catalog query on {params.describe()} failed: {redact(_describe(exc), params)}"
+            f"catalog query on {params.describe()} failed: {redact(describe_error(exc), params)}"
         ) from None
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none)."""
     text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
+    return text.splitlines()[0]

@@ -15,11 +15,17 @@ from dbindex_operator import sql
 
 
 def needs_probe(spec: specs.IndexSpec) -> bool:
+    """Whether only PostgreSQL can say what spec's definition becomes once stored: expressions
+    and predicates are stored deparsed (casts added), explicit opclasses, collations and
+    tablespaces may name the defaults, storage parameter values are normalised (booleans)."""
     return (
-        spec.needs_server_normalisation
+        spec.where is not None
         or spec.tablespace is not None
-        # PostgreSQL normalises some values (booleans lose their quotes, ...).
         or bool(spec.storage_parameters)
+        or any(
+            key.expression is not None or key.opclass is not None or key.collation is not None
+            for key in spec.keys
+        )
     )
 
 

@@ -77,18 +77,6 @@ class IndexSpec:
     build: BuildOptions = BuildOptions()
     retry: RetryPolicy = RetryPolicy()
 
-    @property
-    def needs_server_normalisation(self) -> bool:
-        """Whether comparing with an existing index needs PostgreSQL to normalise our text.
-
-        Expressions and predicates are stored deparsed (with casts added), and explicit opclasses
-        or collations may name the defaults; only PostgreSQL can say what they become.
-        """
-        return self.where is not None or any(
-            key.expression is not None or key.opclass is not None or key.collation is not None
-            for key in self.keys
-        )
-
 
 def default_index_name(object_name: str) -> str:
     return object_name.replace("-", "_")

@@ -81,6 +81,14 @@ def _comparable(status: Mapping[str, Any]) -> Mapping[str, Any]:
     return {key: value for key, value in status.items() if value is not None}
 
 
+def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The condition of that type in a status ({} when absent)."""
+    for found in status.get("conditions") or ():
+        if found.get("type") == kind:
+            return found  # type: ignore[no-any-return]
+    return {}
+
+
 def _condition(
     kind: str,
     true: bool,
@@ -90,13 +98,13 @@ def _condition(
     now: str,
 ) -> dict[str, Any]:
     value = "True" if true else "False"
-    before = next((c for c in previous.get("conditions") or () if c.get("type") == kind), None)
-    changed = before is None or before.get("status") != value
+    before = condition(previous, kind)
+    changed = before.get("status") != value
     return {
         "type": kind,
         "status": value,
         "reason": report.reason,
         "message": report.message,
-        "lastTransitionTime": now if changed else (before or {}).get("lastTransitionTime", now),
+        "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
         "observedGeneration": generation,
     }

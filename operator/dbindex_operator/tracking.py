@@ -14,6 +14,7 @@ from typing import Any
 
 from dbindex_operator import errors, plan, settings
 from dbindex_operator import spec as specs
+from dbindex_operator import status as status_api
 
 ObjectKey = tuple[str, str]  # namespace, name
 
@@ -116,14 +117,7 @@ def from_body(body: Mapping[str, Any]) -> Tracked:
         tracked.last_error = status.get("lastError")
         tracked.started_at = status.get("startedAt")
         tracked.completed_at = status.get("completedAt")
-        degraded = _condition(status, "Degraded")
+        degraded = status_api.condition(status, "Degraded")
         if status.get("phase") == "Failed" and degraded.get("reason") == "BuildFailed":
             tracked.failed = plan.Fail("BuildFailed", degraded.get("message", ""))
     return tracked
-
-
-def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    for condition in status.get("conditions") or ():
-        if condition.get("type") == kind:
-            return condition  # type: ignore[no-any-return]
-    return {}

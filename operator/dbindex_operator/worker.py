@@ -224,7 +224,7 @@ class DatabaseWorker:
             already = tracked.status.get("phase") == status.READY
             reason = "Adopted" if action.adopted and not already else "IndexValid"
             if already:  # keep the reason it became Ready with (a restart is no adoption)
-                reason = _condition_reason(tracked.status, "Ready") or reason
+                reason = status.condition(tracked.status, "Ready").get("reason") or reason
             elif action.adopted:
                 self.fleet.event(
                     tracked,
@@ -530,11 +530,3 @@ def _progress_status(row: catalog.Progress, percent: int) -> dict[str, Any]:
         result["currentLockerPid"] = current
     result["updatedAt"] = tracking.now_iso_precise()
     return result
-
-
-def _condition_reason(current: dict[str, Any], kind: str) -> str | None:
-    for condition in current.get("conditions") or ():
-        if condition.get("type") == kind:
-            reason: str | None = condition.get("reason")
-            return reason
-    return None

@@ -681,19 +681,3 @@ def test_retry_rejected(retry: dict[str, Any], message: str) -> None:
 )
 def test_retry_delay(policy: specs.RetryPolicy, attempts: int, expected: float) -> None:
     assert policy.delay(attempts) == expected
-
-
-@pytest.mark.parametrize(
-    ("fields", "expected"),
-    [
-        pytest.param({}, False, id="plain-columns"),
-        pytest.param({"where": "a > 0"}, True, id="predicate"),
-        pytest.param({"columns": [{"expression": "lower(a)"}]}, True, id="expression"),
-        pytest.param({"columns": [{"column": "a", "opclass": "int4_ops"}]}, True, id="opclass"),
-        pytest.param({"columns": [{"column": "a", "collation": "C"}]}, True, id="collation"),
-        pytest.param({"columns": [{"column": "a", "order": "Desc"}]}, False, id="order-only"),
-        pytest.param({"tablespace": "fast"}, False, id="tablespace-not-here"),
-    ],
-)
-def test_needs_server_normalisation(fields: dict[str, Any], expected: bool) -> None:
-    assert index_spec(**fields).needs_server_normalisation is expected
