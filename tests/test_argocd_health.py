@@ -17,7 +17,7 @@ import lupa.lua51
 import pytest
 import yaml
 
-from dbindex_operator import status
+from dbindex_operator.core import status
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTH_LUA = ROOT / "deploy" / "argocd" / "health.lua"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dbindex_operator import spec, sql
+from dbindex_operator.core import spec, sql
 from tests.conftest import REPO_ROOT, Kubectl
 
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))

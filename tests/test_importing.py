@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pglast import ast, parser
 
-from dbindex_operator import importing
+from dbindex_operator.tools import importing
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"

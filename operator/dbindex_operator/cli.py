@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     import uvloop
 
-    from dbindex_operator import handlers  # noqa: F401  (registers the handlers)
+    from dbindex_operator.runtime import handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
         loop=uvloop.new_event_loop(),
@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dbindex_operator import importing
+    from dbindex_operator.tools import importing
 
     return importing.run(
         args.files,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbindex_operator import spec as specs
+from dbindex_operator.core import spec as specs
 
 
 def spec_dict(**fields: Any) -> dict[str, Any]:

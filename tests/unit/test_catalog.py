@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import catalog
+from dbindex_operator.core import catalog
 
 _BUILDER = {
     "pid": 77,

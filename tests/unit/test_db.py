@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import db, errors
+from dbindex_operator.core import errors
+from dbindex_operator.runtime import db
 
 DSN = "postgresql://app:s3cr%40t@db.example:5433/shop?sslmode=require"
 

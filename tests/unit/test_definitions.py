@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import definitions
+from dbindex_operator.core import definitions
 from tests.unit.builders import index_spec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbindex_operator import errors
+from dbindex_operator.core import errors
 
 
 @pytest.mark.parametrize(

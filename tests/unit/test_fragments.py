@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dbindex_operator import errors, fragments
+from dbindex_operator.core import errors, fragments
 
 Validator = Callable[[str], str]
 

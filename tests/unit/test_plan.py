@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import catalog, plan
+from dbindex_operator.core import catalog, plan
 from tests.unit.builders import index_spec
 
 SPEC = index_spec("orders-by-customer")

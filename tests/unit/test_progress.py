@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import catalog, progress
+from dbindex_operator.core import catalog, progress
 
 
 def _row(phase: str | None, **counters: Any) -> catalog.Progress:

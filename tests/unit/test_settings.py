@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import settings
+from dbindex_operator.core import settings
 
 DEFAULTS = settings.Settings(
     build_concurrency=2,

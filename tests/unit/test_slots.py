@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbindex_operator import slots
+from dbindex_operator.core import slots
 
 DB1 = ("pg1", "5432", "shop")
 DB2 = ("pg2", "5432", "shop")

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import errors
-from dbindex_operator import spec as specs
+from dbindex_operator.core import errors
+from dbindex_operator.core import spec as specs
 from tests.unit.builders import index_spec, spec_dict
 
 

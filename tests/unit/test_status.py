@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import status
+from dbindex_operator.core import status
 
 T0 = "2024-01-01T00:00:00Z"
 T1 = "2024-01-01T00:05:00Z"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator import plan, tracking
+from dbindex_operator.core import plan
+from dbindex_operator.runtime import tracking
 from tests.unit.builders import index_spec, spec_dict
 
 FAILED_STATUS = {

@@ -6,7 +6,8 @@ import asyncio
 import itertools
 from typing import Any
 
-from dbindex_operator import status, tracking, writer
+from dbindex_operator.core import status
+from dbindex_operator.runtime import tracking, writer
 
 
 class RecordingClient:

@@ -12,7 +12,7 @@ import re
 
 from pglast import keywords
 
-from dbindex_operator import spec as specs
+from dbindex_operator.core import spec as specs
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*\Z")
 _KEYWORDS_NEEDING_QUOTES = (

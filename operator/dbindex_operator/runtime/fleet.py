@@ -11,19 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator import (
-    builder,
-    db,
-    errors,
-    kube,
-    metrics,
-    settings,
-    status,
-    tracking,
-    worker,
-    writer,
-)
-from dbindex_operator import spec as specs
+from dbindex_operator.core import errors, settings, status
+from dbindex_operator.core import spec as specs
+from dbindex_operator.runtime import db, ddl, kube, metrics, scheduler, tracking, writer
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +24,7 @@ class RetryLater(Exception):
 
 class Fleet:
     def __init__(self, config: settings.Settings, client: kube.Client) -> None:
-        from dbindex_operator import slots  # local: keeps the import graph flat
+        from dbindex_operator.core import slots  # local: keeps the import graph flat
 
         self.config = config
         self.client = client
@@ -44,7 +34,7 @@ class Fleet:
             timeout=config.connect_timeout, application_name=config.application_name
         )
         self.objects: dict[tracking.ObjectKey, tracking.Tracked] = {}
-        self.workers: dict[tuple[str, specs.ConnectionRef], worker.DatabaseWorker] = {}
+        self.workers: dict[tuple[str, specs.ConnectionRef], scheduler.DatabaseWorker] = {}
         self._events: set[asyncio.Task[None]] = set()
         # The connection each Secret reference last resolved to (for deletion, see below).
         self._last_known: dict[tuple[str, specs.ConnectionRef], db.ConnectParams] = {}
@@ -118,7 +108,7 @@ class Fleet:
         try:
             params = await self._resolve_for_deletion(meta["namespace"], spec.connection)
             # Delete: the index goes. Retain: only an INVALID leftover goes (a cancelled build's).
-            dropped = await builder.drop(
+            dropped = await ddl.drop(
                 params,
                 spec.schema,
                 spec.name,
@@ -155,11 +145,11 @@ class Fleet:
         if owner is not None and tracked.task is None:
             owner.objects.pop(tracked.name, None)
 
-    def _worker_for(self, namespace: str, ref: specs.ConnectionRef) -> worker.DatabaseWorker:
+    def _worker_for(self, namespace: str, ref: specs.ConnectionRef) -> scheduler.DatabaseWorker:
         key = (namespace, ref)
         found = self.workers.get(key)
         if found is None:
-            found = self.workers[key] = worker.DatabaseWorker(self, namespace, ref)
+            found = self.workers[key] = scheduler.DatabaseWorker(self, namespace, ref)
         return found
 
     def _invalid_spec(self, tracked: tracking.Tracked) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from dbindex_operator import errors, settings
+from dbindex_operator.core import errors, settings
 
 logger = logging.getLogger(__name__)
 

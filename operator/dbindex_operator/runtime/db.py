@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator import catalog, errors, sql
-from dbindex_operator import spec as specs
+from dbindex_operator.core import catalog, errors, sql
+from dbindex_operator.core import spec as specs
 
 _DISCRETE_KEYS = ("host", "port", "dbname", "user", "password", "sslmode")
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import asyncpg
 
-from dbindex_operator import catalog, db, errors, settings, sql
-from dbindex_operator import spec as specs
+from dbindex_operator.core import catalog, errors, settings, sql
+from dbindex_operator.core import spec as specs
+from dbindex_operator.runtime import db
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dbindex_operator import kube, metrics, status, tracking
+from dbindex_operator.core import status
+from dbindex_operator.runtime import kube, metrics, tracking
 
 logger = logging.getLogger(__name__)
 

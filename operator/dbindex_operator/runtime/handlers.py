@@ -13,7 +13,8 @@ from typing import Any
 
 import kopf
 
-from dbindex_operator import fleet, kube, metrics, settings
+from dbindex_operator.core import settings
+from dbindex_operator.runtime import fleet, kube, metrics
 
 logger = logging.getLogger(__name__)
 RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
@@ -21,7 +22,7 @@ RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    from dbindex_operator import settings as config_module
+    from dbindex_operator.core import settings as config_module
 
     config = config_module.Settings.from_env()
     # Our own finalizer and bookkeeping keys, under our API group. Kopf ignores every annotation

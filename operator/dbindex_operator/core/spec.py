@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator import errors, fragments
+from dbindex_operator.core import errors, fragments
 
 METHODS = ("btree", "hash", "gist", "spgist", "gin", "brin")
 INCLUDE_METHODS = ("btree", "gist", "spgist")

@@ -7,7 +7,7 @@ roughly 55-75% of the time, validation 20-30%, waits are unbounded and get thin 
 
 from __future__ import annotations
 
-from dbindex_operator import catalog
+from dbindex_operator.core import catalog
 
 WAITING_FOR_LOCK = "waiting for table lock"
 

@@ -13,22 +13,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from dbindex_operator import (
-    builder,
-    catalog,
-    db,
-    definitions,
-    errors,
-    metrics,
-    plan,
-    progress,
-    status,
-    tracking,
-)
-from dbindex_operator import spec as specs
+from dbindex_operator.core import catalog, definitions, errors, plan, progress, status
+from dbindex_operator.core import spec as specs
+from dbindex_operator.runtime import db, ddl, metrics, tracking
 
 if TYPE_CHECKING:
-    from dbindex_operator.fleet import Fleet
+    from dbindex_operator.runtime.fleet import Fleet
 
 logger = logging.getLogger(__name__)
 _SOON = 5.0  # seconds: how soon to look again at objects that wait for something to change
@@ -359,7 +349,7 @@ class DatabaseWorker:
         metrics.BUILDS_IN_PROGRESS.labels(ns).inc()
         started = time.monotonic()
         try:
-            await builder.build(
+            await ddl.build(
                 params, spec, self.config, lambda pid: setattr(tracked, "backend_pid", pid)
             )
         except errors.BuildFailure as failure:
@@ -425,7 +415,7 @@ class DatabaseWorker:
         spec, params = tracked.spec, self.params
         assert spec is not None and params is not None
         try:
-            dropped = await builder.drop(
+            dropped = await ddl.drop(
                 params,
                 spec.schema,
                 spec.name,

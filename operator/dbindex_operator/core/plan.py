@@ -11,8 +11,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from dbindex_operator import catalog, definitions
-from dbindex_operator import spec as specs
+from dbindex_operator.core import catalog, definitions
+from dbindex_operator.core import spec as specs
 
 
 @dataclasses.dataclass(frozen=True)

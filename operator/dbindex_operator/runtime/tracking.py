@@ -12,9 +12,9 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator import errors, plan, settings
-from dbindex_operator import spec as specs
-from dbindex_operator import status as status_api
+from dbindex_operator.core import errors, plan, settings
+from dbindex_operator.core import spec as specs
+from dbindex_operator.core import status as status_api
 
 ObjectKey = tuple[str, str]  # namespace, name
 

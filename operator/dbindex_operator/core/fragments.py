@@ -19,7 +19,7 @@ from typing import Any
 from pglast import ast, enums, parser
 from pglast.parser import ParseError
 
-from dbindex_operator import errors
+from dbindex_operator.core import errors
 
 _MAX_FRAGMENT = 8192
 _FORBIDDEN_TOKENS = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator import spec as specs
-from dbindex_operator import sql
+from dbindex_operator.core import spec as specs
+from dbindex_operator.core import sql
 
 
 def needs_probe(spec: specs.IndexSpec) -> bool:

@@ -40,8 +40,8 @@ import yaml
 from pglast import ast, enums, parser
 from pglast.stream import RawStream
 
-from dbindex_operator import errors, settings
-from dbindex_operator import spec as index_spec
+from dbindex_operator.core import errors, settings
+from dbindex_operator.core import spec as index_spec
 
 EXIT_OK: Final = 0
 EXIT_NOT_CONVERTED: Final = 1
