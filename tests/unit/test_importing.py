@@ -1,9 +1,13 @@
-"""Tests for importing.py: migration SQL -> DatabaseIndex manifests. Pure: no server needed."""
+"""The importer (tools/importing/): migration SQL -> DatabaseIndex manifests. Pure: no server.
+
+Most tests go through the public entry points (``convert``, ``run``, ``dump``); the seams between
+the stages (parse, spec, text, render, tags) have table-driven tests at the end.
+The runbook against a real PostgreSQL is in tests/e2e/test_importing.py.
+"""
 
 from __future__ import annotations
 
 import io
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +16,10 @@ import yaml
 from pglast import ast, parser
 
 from dbindex_operator.tools import importing
+from dbindex_operator.tools.importing import parse, render, tags
+from dbindex_operator.tools.importing import text as importing_text
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
 SEED = ROOT / "examples" / "seed"
 
@@ -864,50 +870,168 @@ def test_seed_indexes_yaml_is_the_importers_output() -> None:
     assert out == (SEED / "indexes.yaml").read_text(encoding="utf-8")
 
 
-# --- the seed against a real PostgreSQL (integration: needs `make up`) ---------------------------
+# --- the seams between the stages ----------------------------------------------------------------
 
 
-def _psql(local_env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["psql", "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *args],
-        env=local_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+@pytest.mark.parametrize(
+    ("diagnostic", "line"),
+    [
+        pytest.param(
+            importing.Diagnostic("m.sql", 3, "skipped SET statement"),
+            "m.sql:3: skipped SET statement",
+            id="note",
+        ),
+        pytest.param(
+            importing.Diagnostic("m.sql", 3, "bad", error=True), "m.sql:3: error: bad", id="error"
+        ),
+        pytest.param(
+            importing.Diagnostic("<stdin>", None, "none found"), "<stdin>: none found", id="file"
+        ),
+        pytest.param(
+            importing.Diagnostic("a b.sql", None, "x", error=True),
+            "a b.sql: error: x",
+            id="file-error",
+        ),
+    ],
+)
+def test_diagnostic_lines(diagnostic: importing.Diagnostic, line: str) -> None:
+    assert str(diagnostic) == line
 
 
-def test_seed_schema_and_generator_load_and_the_runbook_builds(
-    local_env: dict[str, str], database: str
+@pytest.mark.parametrize(
+    ("sql", "statements", "errors"),
+    [
+        pytest.param("", [], [], id="empty"),
+        pytest.param(
+            "-- c\nBEGIN;\n\n/* x */ CREATE INDEX i\nON t (a);\nSELECT 1",
+            [("TransactionStmt", 2), ("IndexStmt", 4), ("SelectStmt", 6)],
+            [],
+            id="lines-of-first-code-tokens",
+        ),
+        pytest.param(
+            "SELECT 1;\nSELEC 2;\nSELECT 3;\nSELECT (;\n",
+            [("SelectStmt", 1), ("SelectStmt", 3)],
+            [
+                'm.sql:2: error: syntax error: syntax error at or near "SELEC"',
+                "m.sql:4: error: syntax error: syntax error at end of input",
+            ],
+            id="errors-one-by-one",
+        ),
+        pytest.param(
+            "SELECT 1;\nSELECT (\n\n",
+            [("SelectStmt", 1)],
+            ["m.sql:2: error: syntax error: syntax error at end of input"],
+            id="end-of-input-is-the-last-non-blank-line",
+        ),
+        pytest.param(
+            "SELECT 1;\n'open",
+            [],
+            ['m.sql:2: error: syntax error: unterminated quoted string at or near "\'open"'],
+            id="lexer-error-stops-the-file",
+        ),
+    ],
+)
+def test_parse_split_locates_statements_and_syntax_errors(
+    sql: str, statements: list[tuple[str, int]], errors: list[str]
 ) -> None:
-    _psql(local_env, database, "-f", str(SEED / "schema.sql"))
-    _psql(local_env, database, "-v", "scale=2000", "-f", str(SEED / "generate.sql"))
-    counts = _psql(
-        local_env,
-        database,
-        "-At",
-        "-c",
-        "SELECT relname || '=' || n_live_tup FROM pg_stat_user_tables ORDER BY relname",
-    ).stdout.split()
-    assert counts == [
-        "activities=2000",
-        "comments=500",
-        "follows=500",
-        "kudos=1000",
-        "notifications=1000",
-        "segment_efforts=2000",
-        "segment_stars=200",
-        "segments=40",
-    ]
-    # The runbook's own statements (what the manifests describe) build valid indexes on it.
-    _psql(local_env, database, "-f", str(SEED / "runbook.sql"))
-    valid = _psql(
-        local_env,
-        database,
-        "-At",
-        "-c",
-        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " WHERE i.indisvalid AND c.relname LIKE 'idx\\_%' ORDER BY 1",
-    ).stdout.split()
-    assert valid == sorted(name for name, _, _ in RUNBOOK_INDEXES)
+    file, parsed, syntax_errors = parse.split(sql, "m.sql")
+    assert [(type(s.node).__name__, parse.head(file, s)[1]) for s in parsed] == statements
+    assert [str(d) for d in syntax_errors] == errors
+
+
+def _key_and_where_texts(sql: str) -> tuple[list[str | None], str | None]:
+    file, (statement,), _ = parse.split(sql, "m.sql")
+    first, _ = parse.head(file, statement)
+    tokens = parse.code_tokens(file, first, statement.end)
+    assert isinstance(statement.node, ast.IndexStmt) and statement.node.relation is not None
+    spans = importing_text.element_spans(tokens, statement.node.relation.location or 0)
+    assert spans is not None
+
+    def cut(span: tuple[int, int] | None) -> str | None:
+        return None if span is None else sql[span[0] : span[1] + 1]
+
+    keys = [cut(importing_text.expression_span(tokens, *s)) for s in spans]
+    return keys, cut(importing_text.where_span(tokens))
+
+
+@pytest.mark.parametrize(
+    ("sql", "keys", "where"),
+    [
+        pytest.param(
+            'CREATE INDEX i ON t ((a + 1), lower(b) DESC, c COLLATE "C", CURRENT_DATE, ( (y) ),'
+            " coalesce(a, (b)) text_ops) WHERE (a > 0) AND b;",
+            ["a + 1", "lower(b)", "c", "CURRENT_DATE", "(y)", "coalesce(a, (b))"],
+            "(a > 0) AND b",
+            id="every-key-shape",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON s.t USING gin (f(a) DESC NULLS LAST) INCLUDE (b) WHERE a IN (1, 2)",
+            ["f(a)"],
+            "a IN (1, 2)",
+            id="include-before-where",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON t (a) WITH (fillfactor = 70) TABLESPACE x",
+            ["a"],
+            None,
+            id="no-where",
+        ),
+    ],
+)
+def test_text_spans_of_keys_and_predicate(sql: str, keys: list[str], where: str | None) -> None:
+    assert _key_and_where_texts(sql) == (keys, where)
+
+
+@pytest.mark.parametrize(
+    ("base", "taken", "name"),
+    [
+        pytest.param("a", set(), "a", id="free"),
+        pytest.param("a", {"a"}, "a-2", id="second"),
+        pytest.param("a", {"a", "a-2", "a-3"}, "a-4", id="fourth"),
+        pytest.param("x" * 63, {"x" * 63}, "x" * 61 + "-2", id="63-characters"),
+        pytest.param("x" * 60 + "-yy", {"x" * 60 + "-yy"}, "x" * 60 + "-2", id="no-double-dash"),
+    ],
+)
+def test_render_unique_name(base: str, taken: set[str], name: str) -> None:
+    before = set(taken)
+    assert render.unique_name(base, taken) == name
+    assert taken == before | {name}
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        pytest.param("-- words  ", "words", id="line"),
+        pytest.param("---- dashes", "dashes", id="many-dashes"),
+        pytest.param("--", "", id="empty-line"),
+        pytest.param("/* one */", "one", id="block"),
+        pytest.param("/*\n * a\n *  b\n   c\n */", "\na\nb\nc\n", id="block-lines"),
+    ],
+)
+def test_render_comment_text(raw: str, words: str) -> None:
+    assert render.comment_text(raw) == words
+
+
+@pytest.mark.parametrize(
+    ("sql", "tag"),
+    [
+        pytest.param("CREATE PROCEDURE p() LANGUAGE sql AS 'SELECT 1'", "CREATE PROCEDURE"),
+        pytest.param("REVOKE SELECT ON t FROM PUBLIC", "REVOKE"),
+        pytest.param("CREATE SEQUENCE s", "CREATE SEQUENCE"),
+        pytest.param("DROP MATERIALIZED VIEW v", "DROP MATERIALIZED VIEW"),
+        pytest.param("ALTER FOREIGN TABLE f ADD COLUMN a int", "ALTER FOREIGN TABLE"),
+        pytest.param("ALTER TABLE t RENAME TO u", "ALTER TABLE"),
+        pytest.param("PREPARE TRANSACTION 'x'", "PREPARE TRANSACTION"),
+        pytest.param("SAVEPOINT s", "SAVEPOINT"),
+        pytest.param("RESET ALL", "RESET"),
+        pytest.param("SET LOCAL x = 1", "SET"),
+        pytest.param("CREATE TABLE t2 AS SELECT 1", "CREATE TABLE"),
+        pytest.param("CREATE TYPE e AS ENUM ('a')", "CREATE TYPE"),
+        pytest.param("TRUNCATE t", "TRUNCATE"),
+        pytest.param("UPDATE t SET a = 1", "UPDATE"),
+    ],
+)
+def test_tags_of_skipped_statements(sql: str, tag: str) -> None:
+    (raw,) = parser.parse_sql(sql)
+    assert raw.stmt is not None
+    assert tags.statement_tag(raw.stmt) == tag
