@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator.core import catalog, plan
+from dbindex_operator.core import catalog, plan, policy
 from tests.unit.builders import index_spec
 
 SPEC = index_spec("orders-by-customer")
@@ -49,7 +49,6 @@ def _index(**fields: Any) -> catalog.IndexState:
         "relation_kind": "i",
         "on_table": True,
         "valid": True,
-        "ready": True,
         "signature": SIGNATURE,
     }
     base.update(fields)
@@ -151,28 +150,28 @@ def _index(**fields: Any) -> catalog.IndexState:
             id="valid-without-signature",
         ),
         pytest.param(
-            _index(valid=False, ready=False, builder=OWN_BUILD),
+            _index(valid=False, builder=OWN_BUILD),
             None,
             plan.History(),
             plan.WatchForeignBuild(OWN_BUILD),
             id="invalid-being-built-by-someone",
         ),
         pytest.param(
-            _index(valid=False, ready=False, builder=OTHER_BUILD),
+            _index(valid=False, builder=OTHER_BUILD),
             None,
             plan.History(),
             BUSY,
             id="invalid-other-builder-on-table",
         ),
         pytest.param(
-            _index(valid=False, ready=True),
+            _index(valid=False),
             SIGNATURE,
             plan.History(),
             plan.DropLeftover(),
             id="invalid-dead-leftover",
         ),
         pytest.param(
-            _index(valid=False, ready=False),
+            _index(valid=False),
             None,
             plan.History(failed=FOREIGN_FAILURE, retry_in=30),
             plan.DropLeftover(),
@@ -262,3 +261,64 @@ def _on(oid: int, pages: int) -> catalog.IndexState:
 def test_build_order(candidates: list[tuple[str, catalog.IndexState]], expected: list[str]) -> None:
     ordered = plan.build_order(candidates, lambda item: item[1])
     assert [name for name, _ in ordered] == expected
+
+
+RETAIN = SPEC
+DELETE = index_spec("orders-by-customer", deletionPolicy="Delete")
+
+
+@pytest.mark.parametrize(
+    ("spec", "state", "working", "expected"),
+    [
+        pytest.param(DELETE, _index(), True, plan.CancelWork(), id="own-work-cancelled-first"),
+        pytest.param(
+            DELETE,
+            _state(),
+            False,
+            policy.Release("public.orders_by_customer does not exist; nothing to drop"),
+            id="no-index",
+        ),
+        pytest.param(
+            DELETE,
+            _index(relation_kind="r"),
+            False,
+            policy.Release("public.orders_by_customer is not an index on public.orders; untouched"),
+            id="name-clash-untouched",
+        ),
+        pytest.param(
+            DELETE,
+            _index(valid=False, builder=OWN_BUILD),
+            False,
+            plan.WaitForBuild(OWN_BUILD),
+            id="never-under-a-live-build",
+        ),
+        pytest.param(DELETE, _index(), False, plan.DropIndex(only_invalid=False), id="delete"),
+        pytest.param(
+            RETAIN,
+            _index(valid=False),
+            False,
+            plan.DropIndex(only_invalid=True),
+            id="retain-drops-leftover",
+        ),
+        pytest.param(
+            RETAIN,
+            _index(),
+            False,
+            policy.Release(
+                "deletionPolicy Retain: public.orders_by_customer stays in the database"
+            ),
+            id="retain-keeps-valid",
+        ),
+    ],
+)
+def test_decide_deletion(
+    spec: Any, state: catalog.IndexState, working: bool, expected: plan.DeletionAction
+) -> None:
+    assert plan.decide_deletion(spec, state, working=working) == expected
+
+
+def test_probe_waits_out_a_transient_failure_and_keeps_a_rejection() -> None:
+    backing_off = plan.decide(SPEC, _index(), None, plan.History(retry_in=7, last_error="x"))
+    assert backing_off == plan.Wait("Retrying", "BackingOff", "next attempt in 7s after: x")
+    rejected = plan.Fail("InvalidDefinition", "no")
+    assert plan.decide(SPEC, _index(), None, plan.History(definition_error=rejected)) == rejected

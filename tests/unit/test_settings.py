@@ -82,6 +82,17 @@ def test_unrelated_variables_are_ignored() -> None:
             {"application_name": "idx-op"},
             id="application-name",
         ),
+        pytest.param(
+            {"DBINDEX_CATALOG_LOCK_TIMEOUT": "1s"},
+            {"catalog_lock_timeout": "1s"},
+            id="catalog-lock-timeout",
+        ),
+        pytest.param(
+            {"DBINDEX_CATALOG_STATEMENT_TIMEOUT": "5min"},
+            {"catalog_statement_timeout": "5min"},
+            id="catalog-statement-timeout",
+        ),
+        pytest.param({"DBINDEX_DELETION_WAIT": "0.5"}, {"deletion_wait": 0.5}, id="deletion-wait"),
         pytest.param({"DBINDEX_RESYNC_INTERVAL": ""}, {}, id="empty-number-default"),
     ],
 )

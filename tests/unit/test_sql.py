@@ -343,3 +343,22 @@ def test_session_settings(build: specs.BuildOptions, schema: str, expected: dict
         build, schema=schema, check_interval="2s", application_name="dbindex-operator"
     )
     assert settings == expected
+
+
+def test_probe_statements_build_the_same_index_on_an_empty_copy() -> None:
+    spec = specs.parse(
+        {
+            "connection": {"secretRef": {"name": "db"}},
+            "schema": "App",
+            "table": "orders",
+            "columns": [{"expression": "lower(email)"}],
+            "where": "id > 0",
+        },
+        object_name="orders-email",
+    )
+    assert sql.probe_statements(spec, "dbindex_probe") == [
+        'SET LOCAL search_path = "App"',
+        'CREATE TEMP TABLE dbindex_probe (LIKE "App".orders) ON COMMIT DROP',
+        "CREATE INDEX orders_email ON pg_temp.dbindex_probe USING btree ((lower(email))) "
+        "WHERE (id > 0)",
+    ]

@@ -56,7 +56,18 @@ PROGRESS_COLUMNS: Final = """
 """
 
 # $1 schemas, $2 tables, $3 index names: parallel text arrays, one element per DatabaseIndex.
+# pg_get_indexdef and pg_get_expr take ACCESS SHARE on the index's table: behind a session that
+# holds (or queues for) ACCESS EXCLUSIVE on it, they would stall the whole database's pass. Such
+# rows skip the definition and name the locker instead (`locked_by`); the pool's lock_timeout
+# bounds the rare race where the lock arrives between the two.
 STATE: Final = f"""
+    WITH exclusive AS MATERIALIZED (
+        SELECT l.relation, min(l.pid) AS pid
+        FROM pg_locks l
+        WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        GROUP BY l.relation
+    )
     SELECT w.ord,
            t.oid AS table_oid,
            t.relpages AS table_pages,
@@ -65,9 +76,11 @@ STATE: Final = f"""
            i.relkind AS relation_kind,
            x.indrelid = t.oid AS on_table,
            x.indisvalid AS valid,
-           x.indisready AS ready,
-           CASE WHEN x.indexrelid IS NOT NULL THEN pg_get_indexdef(x.indexrelid) END AS definition,
-           CASE WHEN x.indexrelid IS NOT NULL THEN {SIGNATURE} END AS signature,
+           COALESCE(lt.pid, li.pid) AS locked_by,
+           CASE WHEN x.indexrelid IS NOT NULL AND lt.pid IS NULL AND li.pid IS NULL
+                THEN pg_get_indexdef(x.indexrelid) END AS definition,
+           CASE WHEN x.indexrelid IS NOT NULL AND lt.pid IS NULL AND li.pid IS NULL
+                THEN {SIGNATURE} END AS signature,
            CASE WHEN p.pid IS NOT NULL THEN json_build_object(
                'pid', p.pid, 'phase', p.phase, 'index_relid', p.index_relid,
                'blocks_total', p.blocks_total, 'blocks_done', p.blocks_done,
@@ -82,6 +95,8 @@ STATE: Final = f"""
                         AND t.relkind IN ('r', 'm', 'p')
     LEFT JOIN pg_class i ON i.relnamespace = n.oid AND i.relname = w.index_name
     LEFT JOIN pg_index x ON x.indexrelid = i.oid
+    LEFT JOIN exclusive lt ON lt.relation = x.indrelid
+    LEFT JOIN exclusive li ON li.relation = x.indexrelid
     LEFT JOIN LATERAL (
         SELECT {PROGRESS_COLUMNS}
         FROM pg_stat_progress_create_index p
@@ -169,10 +184,10 @@ class IndexState:
     relation_kind: str | None = None  # 'i' for an index; anything else is a name clash
     on_table: bool = False
     valid: bool = False
-    ready: bool = False
     definition: str | None = None
     signature: Mapping[str, Any] | None = None
     builder: Progress | None = None  # a CREATE INDEX running on the table right now
+    locked_by: int | None = None  # a backend holding/awaiting ACCESS EXCLUSIVE: no definition
 
     @property
     def table_exists(self) -> bool:
@@ -205,8 +220,8 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
         relation_kind=relkind.decode() if isinstance(relkind, bytes) else relkind,
         on_table=bool(row["on_table"]),
         valid=bool(row["valid"]),
-        ready=bool(row["ready"]),
         definition=row["definition"],
+        locked_by=row.get("locked_by"),
         signature=json.loads(signature) if isinstance(signature, str) else signature,
         builder=None
         if builder is None

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from dbindex_operator.core import catalog, definitions
+from dbindex_operator.core import catalog, definitions, policy
 from dbindex_operator.core import spec as specs
 
 
@@ -27,7 +27,8 @@ class DropLeftover:
 
 @dataclasses.dataclass(frozen=True)
 class Probe:
-    """Ask PostgreSQL for the normalised desired definition, then decide again."""
+    """Ask PostgreSQL for the normalised desired definition (a scratch build on an empty copy of
+    the table, runtime/executors/probe.py), then decide again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,7 @@ class History:
     retry_in: float = 0.0  # seconds until the next attempt is allowed (backoff)
     last_error: str | None = None
     built_here: bool = False  # we built it in this process (Ready is not an adoption)
+    definition_error: Fail | None = None  # PostgreSQL rejected the definition when checking it
 
 
 def decide(
@@ -94,7 +96,18 @@ def decide(
                 f"{spec.schema}.{spec.name} exists and is not an index on {where}",
             )
         if state.valid:
+            if state.locked_by is not None:
+                return Wait(
+                    "Pending",
+                    "TableLocked",
+                    f"backend {state.locked_by} holds or awaits an ACCESS EXCLUSIVE lock on "
+                    f"{where}; the definition is checked once it is gone",
+                )
             if desired is None:
+                if history.definition_error is not None:
+                    return history.definition_error
+                if history.retry_in > 0:
+                    return _backing_off(history)
                 return Probe()
             diffs = definitions.differences(desired, state.signature or {})
             if diffs:
@@ -117,12 +130,16 @@ def decide(
     if state.builder is not None:
         return _table_busy(state.builder, where)
     if history.retry_in > 0:
-        return Wait(
-            "Retrying",
-            "BackingOff",
-            f"next attempt in {history.retry_in:.0f}s after: {history.last_error}",
-        )
+        return _backing_off(history)
     return Build()
+
+
+def _backing_off(history: History) -> Wait:
+    return Wait(
+        "Retrying",
+        "BackingOff",
+        f"next attempt in {history.retry_in:.0f}s after: {history.last_error}",
+    )
 
 
 def _table_busy(builder: catalog.Progress, where: str) -> Wait:
@@ -132,6 +149,54 @@ def _table_busy(builder: catalog.Progress, where: str) -> Wait:
         f"backend {builder.pid} is building another index on {where}; "
         "only one build per table runs at a time",
     )
+
+
+# -- deletion ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelWork:
+    """Our own build or drop for this object is still running: cancel it first."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DropIndex:
+    """DROP INDEX CONCURRENTLY; only_invalid re-checks right before that it is INVALID."""
+
+    only_invalid: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitForBuild:
+    """A backend is still building this index (ours winding down after a cancel, or someone
+    else's): never drop an index under a live build."""
+
+    progress: catalog.Progress
+
+
+DeletionAction = CancelWork | DropIndex | WaitForBuild | policy.Release
+
+
+def decide_deletion(
+    spec: specs.IndexSpec, state: catalog.IndexState, *, working: bool
+) -> DeletionAction:
+    """What deleting the object does to its index, from the catalog (so a crash at any step
+    resumes): Delete drops the index, Retain drops only an INVALID leftover of a cancelled build."""
+    index = f"{spec.schema}.{spec.name}"
+    if working:
+        return CancelWork()
+    if not state.index_exists:
+        return policy.Release(f"{index} does not exist; nothing to drop")
+    if state.relation_kind != "i" or not state.on_table:
+        return policy.Release(f"{index} is not an index on {spec.schema}.{spec.table}; untouched")
+    if state.built_by_someone:
+        assert state.builder is not None
+        return WaitForBuild(state.builder)
+    if spec.delete_with_object:
+        return DropIndex(only_invalid=False)
+    if not state.valid:
+        return DropIndex(only_invalid=True)
+    return policy.Release(f"deletionPolicy Retain: {index} stays in the database")
 
 
 def build_order(items: list[T], state_of: Callable[[T], catalog.IndexState]) -> list[T]:

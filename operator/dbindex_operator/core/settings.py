@@ -38,6 +38,10 @@ class Settings:
     """DBINDEX_DELETION_TIMEOUT: seconds a deletion retries an unreachable database before it
     releases the finalizer anyway (with a Warning event), so a namespace can always go away."""
 
+    deletion_wait: float = 1.0
+    """DBINDEX_DELETION_WAIT: seconds the delete handler waits for a cleanup before it hands the
+    object back to Kopf to be called again; a quick drop is done within the first call."""
+
     connection_backoff: tuple[float, ...] = (2.0, 5.0, 10.0, 30.0, 60.0)
     """DBINDEX_CONNECTION_BACKOFF: comma-separated delays before re-trying a database that failed
     (missing Secret, unreachable server); the last one repeats."""
@@ -54,6 +58,14 @@ class Settings:
 
     metrics_port: int = 9090
     """DBINDEX_METRICS_PORT: port of the Prometheus endpoint; 0 turns it off."""
+
+    catalog_lock_timeout: str = "5s"
+    """DBINDEX_CATALOG_LOCK_TIMEOUT: lock_timeout of catalog reads and definition checks. A check
+    copies the table's shape (CREATE TEMP TABLE ... LIKE), which waits for a lock on the table:
+    a session holding ACCESS EXCLUSIVE on it must delay only that table's objects, briefly."""
+
+    catalog_statement_timeout: str = "60s"
+    """DBINDEX_CATALOG_STATEMENT_TIMEOUT: statement_timeout of catalog reads and checks."""
 
     application_name: str = "dbindex-operator"
     """DBINDEX_APPLICATION_NAME: application_name of our sessions (visible in pg_stat_activity)."""
@@ -97,10 +109,15 @@ class Settings:
             resync_interval=number("DBINDEX_RESYNC_INTERVAL", defaults.resync_interval),
             status_min_interval=number("DBINDEX_STATUS_MIN_INTERVAL", defaults.status_min_interval),
             deletion_timeout=number("DBINDEX_DELETION_TIMEOUT", defaults.deletion_timeout),
+            deletion_wait=number("DBINDEX_DELETION_WAIT", defaults.deletion_wait),
             connection_backoff=backoff,
             connect_timeout=number("DBINDEX_CONNECT_TIMEOUT", defaults.connect_timeout),
             check_interval=env.get("DBINDEX_CLIENT_CHECK_INTERVAL") or defaults.check_interval,
             metrics_address=env.get("DBINDEX_METRICS_ADDRESS") or defaults.metrics_address,
             metrics_port=int(number("DBINDEX_METRICS_PORT", defaults.metrics_port)),
+            catalog_lock_timeout=env.get("DBINDEX_CATALOG_LOCK_TIMEOUT")
+            or defaults.catalog_lock_timeout,
+            catalog_statement_timeout=env.get("DBINDEX_CATALOG_STATEMENT_TIMEOUT")
+            or defaults.catalog_statement_timeout,
             application_name=env.get("DBINDEX_APPLICATION_NAME") or defaults.application_name,
         )

@@ -82,6 +82,19 @@ def _key(key: specs.IndexKey) -> str:
     return text
 
 
+def probe_statements(spec: specs.IndexSpec, probe_table: str) -> list[str]:
+    """The statements of a definition check, run in one transaction that is always rolled back:
+    spec's index built (instantly, not concurrently) on an empty temporary copy of its table, so
+    PostgreSQL normalises expressions, predicates, opclasses and options the way it stores them.
+    search_path is the index's schema, as for the build."""
+    return [
+        f"SET LOCAL search_path = {ident(spec.schema)}",
+        f"CREATE TEMP TABLE {ident(probe_table)} "
+        f"(LIKE {qualified(spec.schema, spec.table)}) ON COMMIT DROP",
+        create_index(spec, concurrently=False, table=f"pg_temp.{ident(probe_table)}"),
+    ]
+
+
 def drop_index(schema: str, name: str) -> str:
     return f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}"
 

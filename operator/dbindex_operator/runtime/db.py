@@ -4,10 +4,11 @@ read-only catalog queries (catalog.py holds their text)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -109,46 +110,99 @@ def redact(message: str, params: ConnectParams | None) -> str:
     return message
 
 
+# What asyncpg and the socket raise: the server's errors (with a SQLSTATE), the driver's, the
+# network's. translated() is the one place they become the operator's error tree.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@contextlib.contextmanager
+def translated(params: ConnectParams, *, doing: str | None = None) -> Iterator[None]:
+    """Raise driver errors as the error tree, redacted. With `doing` ("cannot connect to", "catalog
+    query failed on") every failure is a ConnectionProblem: the database is not answering us.
+    Without it, a BuildFailure carrying the most telling SQLSTATE: the statement failed."""
+    try:
+        yield
+    except _DRIVER_ERRORS as exc:
+        text = redact(describe_error(exc), params)
+        if doing is not None:
+            raise errors.ConnectionFailed(f"{doing} {params.describe()}: {text}") from None
+        raise errors.BuildFailure(sqlstate_of(exc), text) from None
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The most telling SQLSTATE: a lost connection (08003) names its cause when it has one,
+    e.g. 57P01 when the backend was terminated; None when the network just broke."""
+    cause: str | None = getattr(exc.__cause__, "sqlstate", None)
+    own: str | None = getattr(exc, "sqlstate", None)
+    return cause or own
+
+
 async def connect(
     params: ConnectParams, *, timeout: float, server_settings: Mapping[str, str] | None = None
 ) -> asyncpg.Connection:
-    try:
+    with translated(params, doing="cannot connect to"):
         return await asyncpg.connect(
             **params.connect_kwargs(),
             timeout=timeout,
             server_settings=dict(server_settings or {}),
             statement_cache_size=0,
         )
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise errors.ConnectionFailed(
-            f"cannot connect to {params.describe()}: {redact(describe_error(exc), params)}"
-        ) from None
 
 
-async def create_pool(params: ConnectParams, *, timeout: float, application_name: str) -> Any:
-    """A small pool for catalog reads. One per database, shared by all of its objects."""
+@contextlib.asynccontextmanager
+async def session(
+    params: ConnectParams, *, timeout: float, server_settings: Mapping[str, str]
+) -> AsyncIterator[asyncpg.Connection]:
+    """A dedicated connection for one DDL statement, its settings in the startup packet (so the
+    DDL is the only statement in its string, never in a transaction block). Every failure,
+    connecting included, is a BuildFailure. A cancelled caller (deletion, shutdown) closes the
+    socket at once: the server aborts the statement through client_connection_check_interval."""
+    with translated(params):
+        try:
+            conn = await connect(params, timeout=timeout, server_settings=server_settings)
+        except errors.ConnectionFailed as exc:
+            raise errors.BuildFailure(None, exc.message) from None
+        try:
+            yield conn
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
+        finally:
+            if not conn.is_closed():
+                await _close_connection(conn)
+
+
+async def _close_connection(conn: asyncpg.Connection) -> None:
     try:
+        async with asyncio.timeout(5):
+            await conn.close()
+    except _DRIVER_ERRORS:
+        conn.terminate()
+
+
+async def create_pool(
+    params: ConnectParams, *, timeout: float, server_settings: Mapping[str, str]
+) -> Any:
+    """A small pool for catalog reads and definition checks. One per database, shared by all of
+    its objects; every statement on it is bounded by lock_timeout and statement_timeout."""
+    with translated(params, doing="cannot connect to"):
         return await asyncpg.create_pool(
             **params.connect_kwargs(),
             min_size=0,
             max_size=2,
             timeout=timeout,
-            server_settings={"application_name": application_name},
+            server_settings=dict(server_settings),
             max_inactive_connection_lifetime=120,
         )
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise errors.ConnectionFailed(
-            f"cannot connect to {params.describe()}: {redact(describe_error(exc), params)}"
-        ) from None
 
 
 class Pools:
     """One small pool per distinct database (the same DSN from two Secrets shares one), counted
     by its users and closed when the last one lets go, or at shutdown."""
 
-    def __init__(self, *, timeout: float, application_name: str) -> None:
+    def __init__(self, *, timeout: float, server_settings: Mapping[str, str]) -> None:
         self._timeout = timeout
-        self._application_name = application_name
+        self._server_settings = dict(server_settings)
         self._pools: dict[ConnectParams, tuple[Any, int]] = {}
 
     async def acquire(self, params: ConnectParams) -> Any:
@@ -157,7 +211,7 @@ class Pools:
         else:
             pool, users = (
                 await create_pool(
-                    params, timeout=self._timeout, application_name=self._application_name
+                    params, timeout=self._timeout, server_settings=self._server_settings
                 ),
                 0,
             )
@@ -185,7 +239,7 @@ async def _close_pool(pool: Any) -> None:
     try:
         async with asyncio.timeout(5):
             await pool.close()
-    except Exception:
+    except _DRIVER_ERRORS:
         pool.terminate()
 
 
@@ -207,43 +261,28 @@ async def fetch_progress(
 async def probe_signature(
     pool: Any, spec: specs.IndexSpec, params: ConnectParams
 ) -> dict[str, Any]:
-    """Build spec's index on an empty scratch copy of its table in a rolled-back transaction and
-    return PostgreSQL's own signature of it. Raises errors.BuildFailure when PostgreSQL rejects
-    the definition (a bad opclass, a volatile function, ...)."""
-    try:
+    """Run sql.probe_statements in a transaction that is always rolled back and return
+    PostgreSQL's own signature of the scratch index. Raises errors.BuildFailure when PostgreSQL
+    rejects the definition (a bad opclass, a volatile function, ...) or the check is cancelled,
+    times out on a lock or loses its connection (errors.py says which are retryable)."""
+    with translated(params):
         async with pool.acquire() as conn:
             tx = conn.transaction()
             await tx.start()
             try:
-                await conn.execute(f"SET LOCAL search_path = {sql.ident(spec.schema)}")
-                await conn.execute(
-                    f"CREATE TEMP TABLE {catalog.PROBE_TABLE} "
-                    f"(LIKE {sql.qualified(spec.schema, spec.table)}) ON COMMIT DROP"
-                )
-                await conn.execute(
-                    sql.create_index(
-                        spec, concurrently=False, table=f"pg_temp.{catalog.PROBE_TABLE}"
-                    )
-                )
+                for statement in sql.probe_statements(spec, catalog.PROBE_TABLE):
+                    await conn.execute(statement)
                 signature = await conn.fetchval(catalog.PROBE_SIGNATURE)
             finally:
                 await tx.rollback()
-    except asyncpg.PostgresError as exc:
-        raise errors.BuildFailure(exc.sqlstate, redact(describe_error(exc), params)) from None
-    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        raise errors.ConnectionFailed(redact(describe_error(exc), params)) from None
     result: dict[str, Any] = json.loads(signature) if isinstance(signature, str) else signature
     return result
 
 
 async def _fetch(pool: Any, params: ConnectParams, query: str, *args: Any) -> list[Any]:
-    try:
+    with translated(params, doing="catalog query failed on"):
         rows: list[Any] = await pool.fetch(query, *args)
         return rows
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise errors.ConnectionFailed(
-            f"catalog query on {params.describe()} failed: {redact(describe_error(exc), params)}"
-        ) from None
 
 
 def describe_error(exc: BaseException) -> str:

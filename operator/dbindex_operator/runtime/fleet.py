@@ -11,9 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, settings, status
+from dbindex_operator.core import errors, settings, slots, status
 from dbindex_operator.core import spec as specs
-from dbindex_operator.runtime import db, ddl, kube, metrics, scheduler, tracking, writer
+from dbindex_operator.runtime import db, kube, metrics, reporter, scheduler, tracking, writer
 
 logger = logging.getLogger(__name__)
 
@@ -23,32 +23,39 @@ class RetryLater(Exception):
 
 
 class Fleet:
-    def __init__(self, config: settings.Settings, client: kube.Client) -> None:
-        from dbindex_operator.core import slots  # local: keeps the import graph flat
+    """Implements scheduler.Services: settings, build slots, pools, the reporter, Secrets."""
 
+    def __init__(self, config: settings.Settings, client: kube.Client) -> None:
         self.config = config
         self.client = client
         self.slots = slots.Slots(config.build_concurrency)
         self.writer = writer.StatusWriter(client, config.status_min_interval)
+        self.reporter = reporter.Reporter(client, self.writer)
         self.pools = db.Pools(
-            timeout=config.connect_timeout, application_name=config.application_name
+            timeout=config.connect_timeout,
+            server_settings={
+                "application_name": config.application_name,
+                "lock_timeout": config.catalog_lock_timeout,
+                "statement_timeout": config.catalog_statement_timeout,
+            },
         )
         self.objects: dict[tracking.ObjectKey, tracking.Tracked] = {}
-        self.workers: dict[tuple[str, specs.ConnectionRef], scheduler.DatabaseWorker] = {}
-        self._events: set[asyncio.Task[None]] = set()
-        # The connection each Secret reference last resolved to (for deletion, see below).
+        self.schedulers: dict[tuple[str, specs.ConnectionRef], scheduler.Scheduler] = {}
+        # The connection each Secret reference last resolved to (for deletion, see resolve).
         self._last_known: dict[tuple[str, specs.ConnectionRef], db.ConnectParams] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.writer.start()
         self._gauges = asyncio.create_task(self._count_phases_forever(), name="phase-gauges")
 
     async def close(self) -> None:
-        await asyncio.gather(*(w.close() for w in self.workers.values()), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in self.schedulers.values()), return_exceptions=True)
         await self.writer.stop()
         await self.pools.close()
         self._gauges.cancel()
-        await asyncio.gather(*self._events, return_exceptions=True)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.reporter.close()
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -79,77 +86,68 @@ class Fleet:
         # A known object changed, or a new one needs work: now. A new object whose status
         # already settled this generation (an operator restart): at the next resync.
         urgent = known is not None or not tracked.settled
-        self._worker_for(tracked.namespace, tracked.spec.connection).add(tracked, urgent=urgent)
+        self._scheduler_for(tracked.namespace, tracked.spec.connection).add(tracked, urgent=urgent)
 
     async def delete(self, body: Mapping[str, Any], elapsed: float) -> None:
-        """Clean up for a deleted object; raises RetryLater while it should be tried again."""
+        """A deleted object: start its cleanup (phase Deleting) and wait for it briefly. Raises
+        RetryLater while the cleanup goes on: the Kopf handler never blocks for long, and a
+        restart simply starts here again (the catalog says what is left)."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        tracked = self.objects.pop(key, None)
-        was_building = False
-        if tracked is not None:
-            self.writer.forget(key)
-            if tracked.spec is not None:
-                owner = self.workers.get((tracked.namespace, tracked.spec.connection))
-                was_building = tracked.task is not None
-                if owner is not None:
-                    logger.debug("%s: stopping its work", tracked.label)
-                    await owner.remove(tracked.name)
-                    logger.debug("%s: work stopped", tracked.label)
-                    if not owner.objects:
-                        del self.workers[(tracked.namespace, tracked.spec.connection)]
-                        await owner.close()
-                        logger.debug("%s: worker closed", tracked.label)
-        try:
-            spec = specs.parse(body.get("spec") or {}, object_name=meta["name"])
-        except errors.SpecError:
-            return  # nothing was ever built for an invalid spec
-        label = f"{meta['namespace']}/{meta['name']}"
-        try:
-            params = await self._resolve_for_deletion(meta["namespace"], spec.connection)
-            # Delete: the index goes. Retain: only an INVALID leftover goes (a cancelled build's).
-            dropped = await ddl.drop(
-                params,
-                spec.schema,
-                spec.name,
-                self.config,
-                only_invalid=not spec.delete_with_object,
-                lock_timeout=spec.build.lock_timeout,
+        tracked = self.objects.get(key)
+        if tracked is None or tracked.uid != meta.get("uid", ""):
+            tracked = self.objects[key] = tracking.from_body(body)
+        if tracked.spec is None:
+            self._forget(tracked)  # nothing was ever built for an invalid spec
+            return
+        if tracked.deletion is None:
+            loop = asyncio.get_running_loop()
+            tracked.deletion = tracking.Deletion(
+                started_at=loop.time() - elapsed,
+                done=loop.create_future(),
+                was_building=tracked.building,
             )
-            if dropped:
-                counter = (
-                    metrics.INDEXES_DROPPED
-                    if spec.delete_with_object
-                    else (metrics.INVALID_DROPPED)
-                )
-                counter.labels(meta["namespace"]).inc()
-                what = "index" if spec.delete_with_object else "INVALID leftover"
-                logger.info("%s: dropped %s %s.%s", label, what, spec.schema, spec.name)
-        except (errors.ConnectionProblem, errors.BuildFailure) as exc:
-            message = str(exc)
-            if not spec.delete_with_object and not was_building:
-                logger.warning("%s: could not check for leftovers: %s", label, message)
-                return  # Retain: nothing of ours to clean up
-            if elapsed < self.config.deletion_timeout:
-                raise RetryLater(message) from None
-            self.event_for(
-                _ref(meta),
-                "Warning",
-                "FinalizerReleased",
-                f"gave up cleaning up {spec.schema}.{spec.name} after {elapsed:.0f}s "
-                f"({message}); the index may remain in the database",
+            self.reporter.report(
+                tracked,
+                status.DELETING,
+                "Deleting",
+                "cleaning up its index before the object goes "
+                f"(deletionPolicy {'Delete' if tracked.spec.delete_with_object else 'Retain'})",
             )
+            self._scheduler_for(tracked.namespace, tracked.spec.connection).add(tracked)
+        try:
+            async with asyncio.timeout(self.config.deletion_wait):
+                await asyncio.shield(tracked.deletion.done)
+        except TimeoutError:
+            raise RetryLater(f"cleaning up {tracked.spec.schema}.{tracked.spec.name}") from None
+        self._forget(tracked)
+
+    def _forget(self, tracked: tracking.Tracked) -> None:
+        if self.objects.get(tracked.key) is tracked:
+            del self.objects[tracked.key]
+        self.writer.forget(tracked.key)
+        if tracked.spec is None:
+            return
+        key = (tracked.namespace, tracked.spec.connection)
+        owner = self.schedulers.get(key)
+        if owner is not None:
+            owner.discard(tracked.name)
+            if not owner.objects:
+                del self.schedulers[key]
+                task = asyncio.create_task(owner.close(), name=f"close:{tracked.label}")
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     def _detach(self, tracked: tracking.Tracked, ref: specs.ConnectionRef) -> None:
-        owner = self.workers.get((tracked.namespace, ref))
-        if owner is not None and tracked.task is None:
+        owner = self.schedulers.get((tracked.namespace, ref))
+        if owner is not None and tracked.job is None:
             owner.objects.pop(tracked.name, None)
 
-    def _worker_for(self, namespace: str, ref: specs.ConnectionRef) -> scheduler.DatabaseWorker:
+    def _scheduler_for(self, namespace: str, ref: specs.ConnectionRef) -> scheduler.Scheduler:
         key = (namespace, ref)
-        found = self.workers.get(key)
+        found = self.schedulers.get(key)
         if found is None:
-            found = self.workers[key] = scheduler.DatabaseWorker(self, namespace, ref)
+            found = self.schedulers[key] = scheduler.Scheduler(self, namespace, ref)
         return found
 
     def _invalid_spec(self, tracked: tracking.Tracked) -> None:
@@ -157,7 +155,7 @@ class Fleet:
         if tracked.last_reason != "InvalidSpec" or tracked.status.get("observedGeneration") != (
             tracked.generation
         ):
-            self.event(tracked, "Warning", "InvalidSpec", message)
+            self.reporter.event(tracked, "Warning", "InvalidSpec", message)
         tracked.last_reason = "InvalidSpec"
         self.writer.submit(
             tracked,
@@ -186,29 +184,25 @@ class Fleet:
             status.READY,
             status.RETRYING,
             status.FAILED,
+            status.DELETING,
         ):
             metrics.OBJECTS.labels(phase).set(counts.get(phase, 0))
 
     # -- connections and events -----------------------------------------------------------------
 
-    async def resolve(self, namespace: str, ref: specs.ConnectionRef) -> db.ConnectParams:
-        """Read the Secret now (a rotated Secret takes effect on the next pass)."""
-        data = await self.client.read_secret(namespace, ref.secret_name)
-        params = db.params_from_secret(data, ref.key)
-        self._last_known[(namespace, ref)] = params
-        return params
-
-    async def _resolve_for_deletion(
-        self, namespace: str, ref: specs.ConnectionRef
+    async def resolve(
+        self, namespace: str, ref: specs.ConnectionRef, *, deleting: bool = False
     ) -> db.ConnectParams:
-        """Like resolve, but a Secret deleted together with its namespace (the namespace
+        """Read the Secret now (a rotated Secret takes effect on the next pass). While objects
+        are being deleted, a Secret deleted together with its namespace (the namespace
         controller removes them in no particular order) falls back to the connection last read
         from it, so `deletionPolicy: Delete` still drops the index."""
         try:
-            return await self.resolve(namespace, ref)
+            data = await self.client.read_secret(namespace, ref.secret_name)
+            params = db.params_from_secret(data, ref.key)
         except (errors.SecretNotFound, errors.SecretKeyMissing):
             known = self._last_known.get((namespace, ref))
-            if known is None:
+            if not deleting or known is None:
                 raise
             logger.info(
                 "%s/%s is gone; using its last known connection to %s",
@@ -217,15 +211,5 @@ class Fleet:
                 known.describe(),
             )
             return known
-
-    def event(self, tracked: tracking.Tracked, kind: str, reason: str, message: str) -> None:
-        self.event_for(tracked.ref, kind, reason, message)
-
-    def event_for(self, ref: Mapping[str, str], kind: str, reason: str, message: str) -> None:
-        task = asyncio.create_task(self.client.post_event(ref, kind, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
-
-
-def _ref(meta: Mapping[str, Any]) -> dict[str, str]:
-    return {"namespace": meta["namespace"], "name": meta["name"], "uid": meta.get("uid", "")}
+        self._last_known[(namespace, ref)] = params
+        return params

@@ -64,7 +64,7 @@ async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> No
     try:
         await memo.fleet.delete(_plain(body), runtime.total_seconds())
     except fleet.RetryLater as exc:
-        raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=5) from None
+        raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=2) from None
 
 
 def _dump_tasks_on_sigusr2() -> None:

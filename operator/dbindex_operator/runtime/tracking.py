@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, plan, settings
+from dbindex_operator.core import errors, plan, policy, settings
 from dbindex_operator.core import spec as specs
 from dbindex_operator.core import status as status_api
 
@@ -26,6 +26,40 @@ def now_iso() -> str:
 def now_iso_precise() -> str:
     """Milliseconds, for progress.updatedAt: its age is how fresh the progress is."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+@dataclasses.dataclass(eq=False)
+class Job:
+    """Work in flight for one object: an executor's run (runtime/executors)."""
+
+    kind: str
+    polls_progress: bool = False
+    task: asyncio.Task[None] | None = None
+    backend_pid: int | None = None  # the session running the DDL, once known
+    cancelled: bool = False
+    executor: Any = None  # the executors.base.Executor doing it (progress rows go to it)
+
+    def set_backend(self, pid: int) -> None:
+        self.backend_pid = pid
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.cancelled:
+            self.cancelled = True
+            self.task.cancel()
+
+
+@dataclasses.dataclass(eq=False)
+class Deletion:
+    """The object is being deleted (phase Deleting). Only the catalog says what is left to do,
+    so a restart at any step resumes; this holds what the Kopf handler waits on."""
+
+    started_at: float  # loop time the deletion began (Kopf's elapsed time taken off)
+    done: asyncio.Future[policy.Release]
+    was_building: bool = False
+
+    def finish(self, release: policy.Release) -> None:
+        if not self.done.done():
+            self.done.set_result(release)
 
 
 @dataclasses.dataclass(eq=False)
@@ -45,9 +79,10 @@ class Tracked:
     next_attempt_at: float = 0.0  # loop time
     desired: Mapping[str, Any] | None = None
     built_here: bool = False
-    task: asyncio.Task[None] | None = None  # a build or a drop in flight
-    building: bool = False
-    backend_pid: int | None = None
+    job: Job | None = None  # a build, drop or definition check in flight
+    deletion: Deletion | None = None
+    probe_failures: int = 0  # consecutive transient failures of the definition check
+    definition_error: plan.Fail | None = None  # PostgreSQL rejected the definition
     percent: int = 0
     started_at: str | None = None
     completed_at: str | None = None
@@ -84,6 +119,12 @@ class Tracked:
         self.next_attempt_at = 0.0
         self.desired = None
         self.last_error = None
+        self.probe_failures = 0
+        self.definition_error = None
+
+    @property
+    def building(self) -> bool:
+        return self.job is not None and self.job.polls_progress
 
 
 def from_body(body: Mapping[str, Any]) -> Tracked:

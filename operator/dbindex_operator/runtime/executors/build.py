@@ -1,0 +1,125 @@
+"""Build: CREATE INDEX CONCURRENTLY for an index the catalog does not have, with progress.
+
+A failed build drops its INVALID leftover at once (a ready-but-invalid UNIQUE index still
+rejects inserts); whether to try again is core/policy.py's call.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dbindex_operator.core import catalog, errors, plan, policy, progress, status
+from dbindex_operator.runtime import ddl, metrics, reporter, tracking
+from dbindex_operator.runtime.executors import base, drop
+
+logger = logging.getLogger(__name__)
+
+
+class Build(base.Executor):
+    kind = "build"
+    polls_progress = True
+
+    @property
+    def _attempt(self) -> str:
+        return f"attempt {self.tracked.attempts} of {self.spec.retry.max_attempts}"
+
+    def start(self) -> None:
+        tracked, spec = self.tracked, self.spec
+        tracked.attempts += 1
+        tracked.percent = 0
+        tracked.started_at = tracking.now_iso()
+        tracked.completed_at = None
+        self.ctx.reporter.event(
+            tracked,
+            "Normal",
+            "BuildStarted",
+            f"CREATE INDEX CONCURRENTLY {spec.schema}.{spec.name} ({self._attempt})",
+        )
+        self.ctx.reporter.report(
+            tracked,
+            status.BUILDING,
+            "BuildStarted",
+            f"building ({self._attempt})",
+            progress={
+                "percent": 0,
+                "phase": "initializing",
+                "updatedAt": tracking.now_iso_precise(),
+            },
+        )
+        logger.info(
+            "%s: building %s.%s on %s (%s)",
+            tracked.label,
+            spec.schema,
+            spec.name,
+            self.ctx.params.describe(),
+            self._attempt,
+        )
+        metrics.BUILDS_STARTED.labels(tracked.namespace).inc()
+
+    async def run(self, job: tracking.Job) -> str:
+        namespace = self.tracked.namespace
+        metrics.BUILDS_IN_PROGRESS.labels(namespace).inc()
+        try:
+            return await ddl.build(self.ctx.params, self.spec, self.ctx.config, job.set_backend)
+        except errors.BuildFailure as failure:
+            logger.warning("%s: build failed: %s", self.tracked.label, failure)
+            job.backend_pid = None  # no more progress polls for a dead session
+            try:
+                await drop.drop_leftover(self.ctx, self.tracked)
+            except errors.BuildFailure as exc:  # the next pass finds it and tries again
+                logger.warning("%s: could not drop the leftover: %s", self.tracked.label, exc)
+            raise
+        finally:
+            metrics.BUILDS_IN_PROGRESS.labels(namespace).dec()
+
+    def progress(self, row: catalog.Progress) -> None:
+        tracked = self.tracked
+        tracked.percent = progress.percent(row, tracked.percent)
+        _, blocking = progress.blockers(row)
+        waiting = f"; blocked by {', '.join(map(str, blocking))}" if blocking else ""
+        self.ctx.reporter.report(
+            tracked,
+            status.BUILDING,
+            "BuildRunning",
+            f"{progress.phase_text(row)}{waiting} ({self._attempt})",
+            progress=reporter.progress_status(row, tracked.percent),
+        )
+
+    def outcome(self, result: base.Outcome) -> None:
+        tracked, spec = self.tracked, self.spec
+        if result.failure is None:
+            metrics.BUILDS_SUCCEEDED.labels(tracked.namespace).inc()
+            metrics.BUILD_DURATION.labels(tracked.namespace).observe(result.took)
+            tracked.built_here = True
+            tracked.completed_at = tracking.now_iso()
+            # lastError stays: "it recovered, but what happened?" is the 3 a.m. question.
+            tracked.failed = None
+            tracked.next_attempt_at = 0.0
+            logger.info("%s: built in %.1fs", tracked.label, result.took)
+            self.ctx.reporter.event(
+                tracked,
+                "Normal",
+                "BuildSucceeded",
+                f"index {spec.schema}.{spec.name} is valid (built in {result.took:.1f}s)",
+            )
+            return  # Ready comes from the catalog at the pass this wakes
+        failure = result.failure
+        sqlstate_class = failure.sqlstate[:2] if failure.sqlstate else "none"
+        metrics.BUILDS_FAILED.labels(tracked.namespace, sqlstate_class).inc()
+        tracked.last_error = {
+            "sqlstate": failure.sqlstate or "",
+            "message": failure.message,
+            "time": tracking.now_iso(),
+        }
+        verdict = policy.after_build_failure(failure, tracked.attempts, spec.retry)
+        if isinstance(verdict, policy.Retry):
+            tracked.next_attempt_at = self.ctx.clock() + verdict.delay
+            metrics.RETRIES.labels(tracked.namespace).inc()
+            self.ctx.reporter.event(tracked, "Warning", "Retrying", verdict.message)
+            self.ctx.reporter.report(
+                tracked, status.RETRYING, errors.reason_for(failure.sqlstate), verdict.message
+            )
+            return
+        tracked.failed = plan.Fail(verdict.reason, verdict.message)
+        self.ctx.reporter.event(tracked, "Warning", verdict.reason, verdict.message)
+        self.ctx.reporter.report(tracked, status.FAILED, verdict.reason, verdict.message)
