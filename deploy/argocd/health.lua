@@ -9,6 +9,7 @@
 --   no status, or status.observedGeneration missing
 --   or behind metadata.generation                   -> Progressing "Waiting for the operator"
 --   condition Ready=True                            -> Healthy
+--   phase Paused (spec.paused holds an action back) -> Suspended, with what would run
 --   phase Retrying (another attempt is scheduled)   -> Progressing, with the last failure
 --   phase Failed, or condition Degraded=True        -> Degraded "<reason>: <message>"
 --   anything else                                   -> Progressing "<phase> <percent>%"
@@ -90,6 +91,12 @@ local phase = text(field(status, "phase"))
 if is_true(ready) then
   hs.status = "Healthy"
   hs.message = text(field(ready, "message")) or "Ready"
+  return hs
+end
+
+if phase == "Paused" then
+  hs.status = "Suspended"
+  hs.message = text(field(ready, "message")) or "Paused"
   return hs
 end
 

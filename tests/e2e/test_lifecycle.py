@@ -128,9 +128,14 @@ def test_deleting_the_namespace_drops_delete_policy_indexes(
 
 
 def test_spec_change_is_observed(db: Target, kube: Kube) -> None:
+    """updatePolicy Manual: a changed spec is reported (the index is left alone), and changing
+    it back heals without touching the index. (Replace, the default: tests/e2e/test_day_two.py.)"""
     _simple(db, kube, "t-email")
+    oid = sql(db.dsn, "SELECT 't_email'::regclass::oid AS oid")[0]["oid"]
     kube.patch(
-        db.namespace, "t-email", {"spec": {"columns": [{"column": "email", "order": "Desc"}]}}
+        db.namespace,
+        "t-email",
+        {"spec": {"updatePolicy": "Manual", "columns": [{"column": "email", "order": "Desc"}]}},
     )
     status = kube.wait(db.namespace, "t-email", lambda s: s.get("observedGeneration") == 2)
     assert status["phase"] == "Failed"
@@ -141,6 +146,7 @@ def test_spec_change_is_observed(db: Target, kube: Kube) -> None:
     status = kube.wait(
         db.namespace, "t-email", lambda s: s.get("observedGeneration") == 3 and is_ready(s)
     )
+    assert sql(db.dsn, "SELECT 't_email'::regclass::oid AS oid")[0]["oid"] == oid
 
 
 def test_invalid_spec_then_fixed(db: Target, kube: Kube) -> None:

@@ -230,10 +230,16 @@ def test_index_state_properties(
 @pytest.mark.parametrize(
     ("targets", "expected"),
     [
-        pytest.param([], ([], [], []), id="empty"),
+        pytest.param([], ([], [], [], [], []), id="empty"),
         pytest.param(
             [("public", "orders", "i1"), ("Sales", "lines", "i2")],
-            (["public", "Sales"], ["orders", "lines"], ["i1", "i2"]),
+            (
+                ["public", "Sales"],
+                ["orders", "lines"],
+                ["i1", "i2"],
+                ["i1_dbinew_4cd9b767", "i2_dbinew_420fce31"],
+                ["i1_dbiold_4cd9b767", "i2_dbiold_420fce31"],
+            ),
             id="parallel-arrays-in-order",
         ),
     ],

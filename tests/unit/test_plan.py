@@ -131,7 +131,8 @@ def _index(**fields: Any) -> catalog.IndexState:
             plan.Fail(
                 "DefinitionMismatch",
                 "a valid index of this name exists with another definition "
-                "(unique: want False, have True); it is left alone",
+                "(unique: want False, have True); it is left alone "
+                "(adoptPolicy Refuse; adoptPolicy: Replace replaces it)",
             ),
             id="valid-different-definition",
         ),
@@ -145,7 +146,8 @@ def _index(**fields: Any) -> catalog.IndexState:
                 "include: want [], have None; keys: want [['customer_id', None, None, False, "
                 "False]], have None; method: want 'btree', have None; nullsNotDistinct: want "
                 "False, have None; reloptions: want [], have None; unique: want False, "
-                "have None); it is left alone",
+                "have None); it is left alone "
+                "(adoptPolicy Refuse; adoptPolicy: Replace replaces it)",
             ),
             id="valid-without-signature",
         ),

@@ -13,9 +13,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from dbindex_operator.core import names
+
+
 # The definition facts of the index whose pg_index row is aliased `x`. Text forms come from
 # PostgreSQL itself, so our desired signature can be produced by the same SQL (see PROBE_*).
-SIGNATURE: Final = """
+def _signature(alias: str) -> str:
+    """The SIGNATURE expression for the pg_index row aliased `alias`."""
+    return _SIGNATURE_OF_X.replace("x.", f"{alias}.")
+
+
+_SIGNATURE_OF_X: Final = """
     json_build_object(
         'method', (SELECT am.amname FROM pg_class ic JOIN pg_am am ON am.oid = ic.relam
                    WHERE ic.oid = x.indexrelid),
@@ -49,13 +57,15 @@ SIGNATURE: Final = """
                        ON ts.oid = ic.reltablespace WHERE ic.oid = x.indexrelid)
     )
 """
+SIGNATURE: Final = _SIGNATURE_OF_X
 
 PROGRESS_COLUMNS: Final = """
     p.pid, p.phase, p.index_relid, p.blocks_total, p.blocks_done, p.tuples_total,
     p.tuples_done, p.lockers_total, p.lockers_done, p.current_locker_pid
 """
 
-# $1 schemas, $2 tables, $3 index names: parallel text arrays, one element per DatabaseIndex.
+# $1 schemas, $2 tables, $3 index names, $4 replacement names, $5 retired names (names.py):
+# parallel text arrays, one element per DatabaseIndex.
 # pg_get_indexdef and pg_get_expr take ACCESS SHARE on the index's table: behind a session that
 # holds (or queues for) ACCESS EXCLUSIVE on it, they would stall the whole database's pass. Such
 # rows skip the definition and name the locker instead (`locked_by`); the pool's lock_timeout
@@ -81,6 +91,19 @@ STATE: Final = f"""
                 THEN pg_get_indexdef(x.indexrelid) END AS definition,
            CASE WHEN x.indexrelid IS NOT NULL AND lt.pid IS NULL AND li.pid IS NULL
                 THEN {SIGNATURE} END AS signature,
+           (SELECT c.contype FROM pg_constraint c WHERE c.conindid = x.indexrelid
+            ORDER BY c.contype = 'f' LIMIT 1) AS constraint_kind,
+           x.indisreplident AS replica_identity,
+           x.indisclustered AS clustered,
+           obj_description(x.indexrelid, 'pg_class') AS comment,
+           (SELECT json_agg(json_build_array(a.attnum, a.attstattarget) ORDER BY a.attnum)
+            FROM pg_attribute a
+            WHERE a.attrelid = x.indexrelid AND a.attstattarget > 0) AS stat_targets,
+           it.oid AS replacement_oid,
+           xt.indisvalid AS replacement_valid,
+           CASE WHEN xt.indisvalid AND lt.pid IS NULL
+                THEN {_signature("xt")} END AS replacement_signature,
+           ir.oid AS retired_oid,
            CASE WHEN p.pid IS NOT NULL THEN json_build_object(
                'pid', p.pid, 'phase', p.phase, 'index_relid', p.index_relid,
                'blocks_total', p.blocks_total, 'blocks_done', p.blocks_done,
@@ -88,8 +111,8 @@ STATE: Final = f"""
                'lockers_total', p.lockers_total, 'lockers_done', p.lockers_done,
                'current_locker_pid', p.current_locker_pid,
                'blocking_pids', pg_blocking_pids(p.pid)) END AS builder
-    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
-         AS w(schema_name, table_name, index_name, ord)
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+         AS w(schema_name, table_name, index_name, replacement_name, retired_name, ord)
     LEFT JOIN pg_namespace n ON n.nspname = w.schema_name
     LEFT JOIN pg_class t ON t.relnamespace = n.oid AND t.relname = w.table_name
                         AND t.relkind IN ('r', 'm', 'p')
@@ -97,12 +120,17 @@ STATE: Final = f"""
     LEFT JOIN pg_index x ON x.indexrelid = i.oid
     LEFT JOIN exclusive lt ON lt.relation = x.indrelid
     LEFT JOIN exclusive li ON li.relation = x.indexrelid
+    LEFT JOIN pg_class it ON it.relnamespace = n.oid AND it.relname = w.replacement_name
+                         AND it.relkind = 'i'
+    LEFT JOIN pg_index xt ON xt.indexrelid = it.oid AND xt.indrelid = t.oid
+    LEFT JOIN pg_class ir ON ir.relnamespace = n.oid AND ir.relname = w.retired_name
+                         AND ir.relkind = 'i'
     LEFT JOIN LATERAL (
         SELECT {PROGRESS_COLUMNS}
         FROM pg_stat_progress_create_index p
         WHERE p.relid = t.oid
           AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-        ORDER BY (p.index_relid = i.oid) DESC NULLS LAST, p.pid
+        ORDER BY (p.index_relid IN (i.oid, it.oid)) DESC NULLS LAST, p.pid
         LIMIT 1
     ) p ON true
     ORDER BY w.ord
@@ -188,6 +216,15 @@ class IndexState:
     signature: Mapping[str, Any] | None = None
     builder: Progress | None = None  # a CREATE INDEX running on the table right now
     locked_by: int | None = None  # a backend holding/awaiting ACCESS EXCLUSIVE: no definition
+    constraint_kind: str | None = None  # p/u/x: a constraint owns the index; f: a FK uses it
+    replica_identity: bool = False
+    clustered: bool = False
+    comment: str | None = None
+    stat_targets: tuple[tuple[int, int], ...] = ()  # (column number, statistics target)
+    replacement_oid: int | None = None  # names.replacement(name): a new definition being built
+    replacement_valid: bool = False
+    replacement_signature: Mapping[str, Any] | None = None
+    retired_oid: int | None = None  # names.retired(name): the old index, swapped out
 
     @property
     def table_exists(self) -> bool:
@@ -196,6 +233,15 @@ class IndexState:
     @property
     def index_exists(self) -> bool:
         return self.relation_oid is not None
+
+    @property
+    def replacement_building(self) -> bool:
+        """Some live backend is building the replacement index."""
+        return (
+            self.builder is not None
+            and self.replacement_oid is not None
+            and self.builder.index_relid == self.replacement_oid
+        )
 
     @property
     def built_by_someone(self) -> bool:
@@ -222,6 +268,15 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
         valid=bool(row["valid"]),
         definition=row["definition"],
         locked_by=row.get("locked_by"),
+        constraint_kind=_char(row.get("constraint_kind")),
+        replica_identity=bool(row.get("replica_identity")),
+        clustered=bool(row.get("clustered")),
+        comment=row.get("comment"),
+        stat_targets=tuple((int(a), int(b)) for a, b in _json(row.get("stat_targets")) or ()),
+        replacement_oid=row.get("replacement_oid"),
+        replacement_valid=bool(row.get("replacement_valid")),
+        replacement_signature=_json(row.get("replacement_signature")),
+        retired_oid=row.get("retired_oid"),
         signature=json.loads(signature) if isinstance(signature, str) else signature,
         builder=None
         if builder is None
@@ -231,6 +286,20 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
 
 def state_arguments(
     targets: Sequence[tuple[str, str, str]],
-) -> tuple[list[str], list[str], list[str]]:
-    """(schema, table, index) triples -> the three parallel arrays STATE takes."""
-    return [t[0] for t in targets], [t[1] for t in targets], [t[2] for t in targets]
+) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+    """(schema, table, index) triples -> the five parallel arrays STATE takes."""
+    return (
+        [t[0] for t in targets],
+        [t[1] for t in targets],
+        [t[2] for t in targets],
+        [names.replacement(t[2]) for t in targets],
+        [names.retired(t[2]) for t in targets],
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _char(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -11,57 +11,23 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from dbindex_operator.core import catalog, definitions, policy
+from dbindex_operator.core import actions, catalog, names, policy, replacement, sql
 from dbindex_operator.core import spec as specs
-
-
-@dataclasses.dataclass(frozen=True)
-class Build:
-    """Run CREATE INDEX CONCURRENTLY (when a slot for the database and the table is free)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DropLeftover:
-    """Drop an INVALID index nobody is building, then build."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Probe:
-    """Ask PostgreSQL for the normalised desired definition (a scratch build on an empty copy of
-    the table, runtime/executors/probe.py), then decide again."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Ready:
-    adopted: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class WatchForeignBuild:
-    """Another backend is building this very index: report its progress, do nothing."""
-
-    progress: catalog.Progress
-
-
-@dataclasses.dataclass(frozen=True)
-class Wait:
-    """Nothing to do now; phase and reason say why."""
-
-    phase: str
-    reason: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Fail:
-    """A problem that will not heal without a human: Failed, Degraded=True, no retries."""
-
-    reason: str
-    message: str
-
+from dbindex_operator.core.actions import Action as Action
+from dbindex_operator.core.actions import Build as Build
+from dbindex_operator.core.actions import BuildReplacement as BuildReplacement
+from dbindex_operator.core.actions import DropLeftover as DropLeftover
+from dbindex_operator.core.actions import DropReplacement as DropReplacement
+from dbindex_operator.core.actions import DropRetired as DropRetired
+from dbindex_operator.core.actions import Fail as Fail
+from dbindex_operator.core.actions import Paused as Paused
+from dbindex_operator.core.actions import Probe as Probe
+from dbindex_operator.core.actions import Ready as Ready
+from dbindex_operator.core.actions import Swap as Swap
+from dbindex_operator.core.actions import Wait as Wait
+from dbindex_operator.core.actions import WatchForeignBuild as WatchForeignBuild
 
 T = TypeVar("T")
-Action = Build | DropLeftover | Probe | Ready | WatchForeignBuild | Wait | Fail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +39,26 @@ class History:
     last_error: str | None = None
     built_here: bool = False  # we built it in this process (Ready is not an adoption)
     definition_error: Fail | None = None  # PostgreSQL rejected the definition when checking it
+    managed: bool = False  # the index was Ready under this object: later changes are ours
+    was_ready: bool = False  # Ready at this very generation: a difference now is drift
+    approved: bool = False  # updatePolicy Manual: the retry annotation changed since reported
 
 
 def decide(
+    spec: specs.IndexSpec,
+    state: catalog.IndexState,
+    desired: Mapping[str, Any] | None,
+    history: History,
+) -> Action:
+    """What to do next about spec's index. With spec.paused, the same decision comes back
+    wrapped in Paused with the SQL it would run, and nothing is executed."""
+    action = _decide(spec, state, desired, history)
+    if spec.paused and isinstance(action, actions.Work) and not isinstance(action, Probe):
+        return Paused(action, tuple(statements(spec, state, action)))
+    return action
+
+
+def _decide(
     spec: specs.IndexSpec,
     state: catalog.IndexState,
     desired: Mapping[str, Any] | None,
@@ -97,41 +80,65 @@ def decide(
             )
         if state.valid:
             if state.locked_by is not None:
-                return Wait(
-                    "Pending",
-                    "TableLocked",
-                    f"backend {state.locked_by} holds or awaits an ACCESS EXCLUSIVE lock on "
-                    f"{where}; the definition is checked once it is gone",
-                )
+                return _locked(state.locked_by, where)
             if desired is None:
                 if history.definition_error is not None:
                     return history.definition_error
                 if history.retry_in > 0:
                     return _backing_off(history)
                 return Probe()
-            diffs = definitions.differences(desired, state.signature or {})
-            if diffs:
-                return Fail(
-                    "DefinitionMismatch",
-                    "a valid index of this name exists with another definition ("
-                    + "; ".join(diffs)
-                    + "); it is left alone",
-                )
-            return Ready(adopted=not history.built_here)
+            return replacement.decide(spec, state, desired, history)
         if state.built_by_someone:
             assert state.builder is not None
             return WatchForeignBuild(state.builder)
         if state.builder is not None:
             # Never queue a lock behind another CIC on the table: that can deadlock it.
             return _table_busy(state.builder, where)
-        return DropLeftover()
+        return DropLeftover(drift=_drift(history, "the index had become INVALID"))
+    leftover = replacement.cleanup(state, where)
+    if leftover is not None:
+        return leftover
     if history.failed is not None:
         return history.failed
     if state.builder is not None:
         return _table_busy(state.builder, where)
     if history.retry_in > 0:
         return _backing_off(history)
-    return Build()
+    return Build(drift=_drift(history, "the index had been dropped"))
+
+
+def _drift(history: History, found: str) -> str | None:
+    """An index that was Ready at this generation and is not any more was changed by someone
+    else: say what was found (a spec change is no drift)."""
+    return found if history.was_ready else None
+
+
+def _locked(pid: int, where: str) -> Wait:
+    return Wait(
+        "Pending",
+        "TableLocked",
+        f"backend {pid} holds or awaits an ACCESS EXCLUSIVE lock on {where}; "
+        "the definition is checked once it is gone",
+    )
+
+
+def statements(spec: specs.IndexSpec, state: catalog.IndexState, action: Action) -> list[str]:
+    """The SQL an action runs, in order (a replacement: all of its remaining steps)."""
+    old, new = names.retired(spec.name), names.replacement(spec.name)
+    swap = ["BEGIN", *sql.swap_statements(spec, state), "COMMIT", sql.drop_index(spec.schema, old)]
+    if isinstance(action, Build):
+        return [sql.create_index(spec)]
+    if isinstance(action, DropLeftover):
+        return [sql.drop_index(spec.schema, spec.name)]
+    if isinstance(action, BuildReplacement):
+        return [sql.create_index(spec, name=new), *swap]
+    if isinstance(action, DropReplacement):
+        return [sql.drop_index(spec.schema, new)]
+    if isinstance(action, Swap):
+        return swap
+    if isinstance(action, DropRetired):
+        return [sql.drop_index(spec.schema, old)]
+    return []
 
 
 def _backing_off(history: History) -> Wait:
@@ -161,9 +168,11 @@ class CancelWork:
 
 @dataclasses.dataclass(frozen=True)
 class DropIndex:
-    """DROP INDEX CONCURRENTLY; only_invalid re-checks right before that it is INVALID."""
+    """DROP INDEX CONCURRENTLY; only_invalid re-checks right before that it is INVALID.
+    `name`: one of our own replacement/retired names instead of the declared one."""
 
     only_invalid: bool
+    name: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,13 +194,17 @@ def decide_deletion(
     index = f"{spec.schema}.{spec.name}"
     if working:
         return CancelWork()
+    if state.replacement_building or (state.built_by_someone and state.builder is not None):
+        assert state.builder is not None
+        return WaitForBuild(state.builder)
+    if state.replacement_oid is not None:  # ours, never the user's: whatever the policy
+        return DropIndex(only_invalid=False, name=names.replacement(spec.name))
+    if state.retired_oid is not None:
+        return DropIndex(only_invalid=False, name=names.retired(spec.name))
     if not state.index_exists:
         return policy.Release(f"{index} does not exist; nothing to drop")
     if state.relation_kind != "i" or not state.on_table:
         return policy.Release(f"{index} is not an index on {spec.schema}.{spec.table}; untouched")
-    if state.built_by_someone:
-        assert state.builder is not None
-        return WaitForBuild(state.builder)
     if spec.delete_with_object:
         return DropIndex(only_invalid=False)
     if not state.valid:

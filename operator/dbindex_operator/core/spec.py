@@ -74,6 +74,9 @@ class IndexSpec:
     tablespace: str | None = None
     storage_parameters: tuple[tuple[str, str], ...] = ()  # sorted by name
     delete_with_object: bool = False  # deletionPolicy: Delete
+    replace_on_update: bool = True  # updatePolicy: Replace (False: Manual)
+    replace_on_adopt: bool = False  # adoptPolicy: Replace (False: Refuse)
+    paused: bool = False  # plan only: read the catalog, write status.plan, execute nothing
     build: BuildOptions = BuildOptions()
     retry: RetryPolicy = RetryPolicy()
 
@@ -114,6 +117,11 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
     policy = spec.get("deletionPolicy", "Retain")
     if policy not in ("Retain", "Delete"):
         raise errors.SpecError(f"deletionPolicy must be Retain or Delete, got {policy!r}")
+    update_policy = _choice(spec, "updatePolicy", ("Replace", "Manual"))
+    adopt_policy = _choice(spec, "adoptPolicy", ("Refuse", "Replace"))
+    paused = spec.get("paused", False)
+    if not isinstance(paused, bool):
+        raise errors.SpecError("paused must be true or false")
     secret_ref = spec["connection"]["secretRef"]
     key = secret_ref.get("key")
     return IndexSpec(
@@ -133,9 +141,20 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
         tablespace=None if tablespace is None else identifier(tablespace, "tablespace"),
         storage_parameters=_storage_parameters(spec.get("storageParameters") or {}),
         delete_with_object=policy == "Delete",
+        replace_on_update=update_policy == "Replace",
+        replace_on_adopt=adopt_policy == "Replace",
+        paused=paused,
         build=_build(spec.get("build") or {}),
         retry=_retry(spec.get("retry") or {}),
     )
+
+
+def _choice(spec: Mapping[str, Any], field: str, allowed: tuple[str, ...]) -> str:
+    """An enum field; the first allowed value is the default."""
+    value = spec.get(field, allowed[0])
+    if value not in allowed:
+        raise errors.SpecError(f"{field} must be {' or '.join(allowed)}, got {value!r}")
+    return str(value)
 
 
 def identifier(value: Any, field: str) -> str:

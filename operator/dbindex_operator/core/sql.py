@@ -12,12 +12,17 @@ import re
 
 from pglast import keywords
 
+from dbindex_operator.core import catalog, names
 from dbindex_operator.core import spec as specs
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*\Z")
 _KEYWORDS_NEEDING_QUOTES = (
     keywords.RESERVED_KEYWORDS | keywords.COL_NAME_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS
 )
+
+
+# Access methods whose indexes CLUSTER can use (pg_am's amclusterable; never a partial index).
+CLUSTERABLE_METHODS = ("btree", "gist")
 
 
 def ident(name: str) -> str:
@@ -38,17 +43,22 @@ def qualified(schema: str, name: str) -> str:
 
 
 def create_index(
-    spec: specs.IndexSpec, *, concurrently: bool = True, table: str | None = None
+    spec: specs.IndexSpec,
+    *,
+    concurrently: bool = True,
+    table: str | None = None,
+    name: str | None = None,
 ) -> str:
     """Render CREATE INDEX for spec. `table` overrides the target (a pre-quoted relation name),
-    used to build the same definition on a scratch copy of the table for comparison."""
+    used to build the same definition on a scratch copy of the table for comparison; `name`
+    overrides the index name (a replacement is built under a temporary one)."""
     parts = ["CREATE"]
     if spec.unique:
         parts.append("UNIQUE")
     parts.append("INDEX")
     if concurrently:
         parts.append("CONCURRENTLY")
-    parts.append(ident(spec.name))
+    parts.append(ident(name or spec.name))
     parts.append("ON")
     parts.append(table or qualified(spec.schema, spec.table))
     parts.append(f"USING {spec.method}")
@@ -93,6 +103,28 @@ def probe_statements(spec: specs.IndexSpec, probe_table: str) -> list[str]:
         f"(LIKE {qualified(spec.schema, spec.table)}) ON COMMIT DROP",
         create_index(spec, concurrently=False, table=f"pg_temp.{ident(probe_table)}"),
     ]
+
+
+def swap_statements(spec: specs.IndexSpec, state: catalog.IndexState) -> list[str]:
+    """The body of the swap transaction (BEGIN/COMMIT around it; the session's lock_timeout
+    bounds every lock it takes): the old index steps aside to its retired name, the replacement
+    takes the declared name, and what the old one had that the spec does not say is carried
+    over: CLUSTER ON, the comment, statistics targets of expression columns still there."""
+    table = qualified(spec.schema, spec.table)
+    index = qualified(spec.schema, spec.name)
+    result = [
+        f"ALTER INDEX {index} RENAME TO {ident(names.retired(spec.name))}",
+        f"ALTER INDEX {qualified(spec.schema, names.replacement(spec.name))} "
+        f"RENAME TO {ident(spec.name)}",
+    ]
+    if state.clustered and spec.method in CLUSTERABLE_METHODS and spec.where is None:
+        result.append(f"ALTER TABLE {table} CLUSTER ON {ident(spec.name)}")
+    if state.comment is not None:
+        result.append(f"COMMENT ON INDEX {index} IS {literal(state.comment)}")
+    for column, target in state.stat_targets:
+        if column <= len(spec.keys) and spec.keys[column - 1].expression is not None:
+            result.append(f"ALTER INDEX {index} ALTER COLUMN {column} SET STATISTICS {target}")
+    return result
 
 
 def drop_index(schema: str, name: str) -> str:

@@ -19,7 +19,9 @@ PENDING, WAITING, BUILDING, READY, RETRYING, FAILED, DELETING = (
     "Failed",
     "Deleting",
 )
-_PROGRESSING_PHASES = frozenset({PENDING, WAITING, BUILDING, RETRYING, DELETING})
+REPLACING, PAUSED = "Replacing", "Paused"
+PHASES = (PENDING, WAITING, BUILDING, REPLACING, READY, RETRYING, FAILED, PAUSED, DELETING)
+_PROGRESSING_PHASES = frozenset({PENDING, WAITING, BUILDING, REPLACING, RETRYING, DELETING})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Report:
     started_at: str | None = None
     completed_at: str | None = None
     retry_token: str | None = None
+    managed: bool = False  # the operator owns the index: it built or adopted it
+    last_drift: Mapping[str, Any] | None = None  # {time, found}: the last out-of-band change
+    plan: Mapping[str, Any] | None = None  # spec.paused: {action, statements}
 
 
 def render(
@@ -63,6 +68,9 @@ def render(
         "startedAt": report.started_at,
         "completedAt": report.completed_at,
         "retryToken": report.retry_token,
+        "managed": True if report.managed else None,
+        "lastDrift": report.last_drift,
+        "plan": report.plan,
     }
     status.update({key: value for key, value in optional.items() if value is not None})
     return status

@@ -19,9 +19,11 @@ async def build(
     spec: specs.IndexSpec,
     config: settings.Settings,
     on_backend: Callable[[int], None],
+    *,
+    name: str | None = None,
 ) -> str:
-    """Build spec's index; return its definition. `on_backend` learns the builder's PID first,
-    so its progress can be polled while the statement runs."""
+    """Build spec's index (under `name` instead of the declared one: a replacement); return its
+    definition. `on_backend` learns the builder's PID first, so its progress can be polled."""
     session = sql.session_settings(
         spec.build,
         schema=spec.schema,
@@ -30,8 +32,8 @@ async def build(
     )
     async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
         on_backend(conn.get_server_pid())
-        await conn.execute(sql.create_index(spec))
-        row = await conn.fetchrow(catalog.INDEX_VALID, spec.schema, spec.name)
+        await conn.execute(sql.create_index(spec, name=name))
+        row = await conn.fetchrow(catalog.INDEX_VALID, spec.schema, name or spec.name)
     if row is None or not row[0]:
         raise errors.BuildFailure(None, "the index is not valid after the build returned")
     definition: str = row[1]
@@ -59,3 +61,29 @@ async def drop(
             return False
         await conn.execute(sql.drop_index(schema, name))
         return True
+
+
+async def swap(
+    params: db.ConnectParams,
+    spec: specs.IndexSpec,
+    statements: list[str],
+    config: settings.Settings,
+) -> None:
+    """Run sql.swap_statements in one transaction, every lock bounded by the spec's
+    lock_timeout: readers see the old index or the new one under the declared name, never none."""
+    session = {
+        "application_name": config.application_name,
+        "lock_timeout": spec.build.lock_timeout,
+        "statement_timeout": "1min",
+    }
+    async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        except BaseException:
+            if not conn.is_closed():
+                await transaction.rollback()
+            raise
+        await transaction.commit()

@@ -16,6 +16,7 @@ from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime import db, kube, metrics, reporter, scheduler, tracking, writer
 
 logger = logging.getLogger(__name__)
+_SPEC_BOUND = ("build", "replace")  # work that builds what one generation of the spec says
 
 
 class RetryLater(Exception):
@@ -75,6 +76,11 @@ class Fleet:
             tracked.spec_error = incoming.spec_error
             if renewed:
                 tracked.reset_history()
+            job = tracked.job
+            if incoming.generation != known.generation and job and job.kind in _SPEC_BOUND:
+                # A build or replacement for the old spec stops; the catalog decides anew.
+                logger.info("%s: the spec changed; cancelling its %s", tracked.label, job.kind)
+                job.cancel()
             if old_ref is not None and (tracked.spec is None or tracked.spec.connection != old_ref):
                 self._detach(tracked, old_ref)
         else:

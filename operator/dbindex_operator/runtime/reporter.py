@@ -43,6 +43,7 @@ class Reporter:
         *,
         index: Mapping[str, Any] | None = None,
         progress: Mapping[str, Any] | None = None,
+        plan: Mapping[str, Any] | None = None,
     ) -> None:
         tracked.last_reason = reason
         report = status.Report(
@@ -56,6 +57,9 @@ class Reporter:
             started_at=tracked.started_at,
             completed_at=tracked.completed_at,
             retry_token=tracked.retry_token,
+            managed=tracked.managed,
+            last_drift=tracked.last_drift,
+            plan=plan,
         )
         # Most passes conclude what the last one did: skip rendering and comparing the status.
         if tracked.last_report == (tracked.generation, report):
@@ -96,6 +100,7 @@ class Reporter:
                     f"adopted the existing valid index {spec.schema}.{spec.name}",
                 )
             tracked.next_attempt_at = 0.0
+            tracked.managed = True  # from now on a difference is ours to replace (updatePolicy)
             self.report(
                 tracked,
                 status.READY,
@@ -117,7 +122,21 @@ class Reporter:
                 progress=progress_status(row, tracked.percent),
             )
             return True
+        if isinstance(action, plan.Paused):
+            self.report(
+                tracked,
+                status.PAUSED,
+                "Paused",
+                f"spec.paused: would {_describe(action.action)}; nothing is executed",
+                plan={
+                    "action": type(action.action).__name__,
+                    "statements": list(action.statements),
+                },
+            )
+            return False
         if isinstance(action, plan.Fail):
+            if action.reason == "DefinitionMismatch" and tracked.mismatch_token is None:
+                tracked.mismatch_token = (tracked.retry_token,)  # Manual: a new value approves
             if tracked.last_reason != action.reason:
                 self.event(tracked, "Warning", action.reason, action.message)
             self.report(
@@ -135,6 +154,18 @@ class Reporter:
             return True  # a brief ALTER TABLE does not make a Ready index any less there
         self.report(tracked, action.phase, action.reason, action.message)
         return True
+
+
+def _describe(action: plan.Action) -> str:
+    words = {
+        "Build": "build the index",
+        "DropLeftover": "drop an INVALID leftover",
+        "BuildReplacement": "replace the index (build the new definition, swap, drop the old)",
+        "DropReplacement": "drop a stale replacement",
+        "Swap": "swap in the replacement and drop the old index",
+        "DropRetired": "drop the retired old index",
+    }
+    return words.get(type(action).__name__, type(action).__name__)
 
 
 def index_status(

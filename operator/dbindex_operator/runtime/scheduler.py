@@ -182,15 +182,9 @@ class Scheduler:
         assert spec is not None
         if tracked.desired is None and not definitions.needs_probe(spec):
             tracked.desired = definitions.local_signature(spec)
-        history = plan.History(
-            failed=tracked.failed,
-            retry_in=max(tracked.next_attempt_at - self._clock(), 0.0),
-            last_error=(tracked.last_error or {}).get("message"),
-            built_here=tracked.built_here,
-            definition_error=tracked.definition_error,
-        )
+        history = tracked.history(self._clock())
         action = plan.decide(spec, state, tracked.desired, history)
-        executor = executors.for_action(ctx, tracked, action)
+        executor = executors.for_action(ctx, tracked, action, state)
         if executor is not None:
             return executor, isinstance(action, plan.Probe)
         return None, ctx.reporter.decision(tracked, action, state)

@@ -83,6 +83,9 @@ class Tracked:
     deletion: Deletion | None = None
     probe_failures: int = 0  # consecutive transient failures of the definition check
     definition_error: plan.Fail | None = None  # PostgreSQL rejected the definition
+    managed: bool = False  # the index was Ready under this object (status.managed)
+    mismatch_token: tuple[str | None] | None = None  # retry token when Manual was reported
+    last_drift: dict[str, Any] | None = None
     percent: int = 0
     started_at: str | None = None
     completed_at: str | None = None
@@ -122,6 +125,32 @@ class Tracked:
         self.probe_failures = 0
         self.definition_error = None
 
+    def history(self, now: float) -> plan.History:
+        """What plan.decide needs to know beyond the catalog, at loop time `now`."""
+        return plan.History(
+            failed=self.failed,
+            retry_in=max(self.next_attempt_at - now, 0.0),
+            last_error=(self.last_error or {}).get("message"),
+            built_here=self.built_here,
+            definition_error=self.definition_error,
+            managed=self.managed,
+            was_ready=self.was_ready,
+            approved=self.approved,
+        )
+
+    @property
+    def was_ready(self) -> bool:
+        """Ready at this generation, as far as the status we wrote says."""
+        return (
+            self.status.get("phase") == "Ready"
+            and self.status.get("observedGeneration") == self.generation
+        )
+
+    @property
+    def approved(self) -> bool:
+        """updatePolicy Manual: a new retry annotation value since the mismatch was reported."""
+        return self.mismatch_token is not None and self.mismatch_token != (self.retry_token,)
+
     @property
     def building(self) -> bool:
         return self.job is not None and self.job.polls_progress
@@ -149,6 +178,12 @@ def from_body(body: Mapping[str, Any]) -> Tracked:
         status=status,
         written=dict(status),
     )
+    tracked.managed = bool(status.get("managed"))
+    tracked.last_drift = status.get("lastDrift")
+    if status.get("phase") == "Failed" and (
+        status_api.condition(status, "Degraded").get("reason") == "DefinitionMismatch"
+    ):
+        tracked.mismatch_token = (status.get("retryToken"),)
     same_request = (
         status.get("observedGeneration") == generation and status.get("retryToken") == token
     )

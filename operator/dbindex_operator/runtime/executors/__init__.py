@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from dbindex_operator.core import plan
+from dbindex_operator.core import catalog, plan
 from dbindex_operator.runtime import tracking
-from dbindex_operator.runtime.executors import base, build, drop, probe
+from dbindex_operator.runtime.executors import base, build, drop, probe, replace
 
 
 def for_action(
-    ctx: base.Context, tracked: tracking.Tracked, action: plan.Action
+    ctx: base.Context, tracked: tracking.Tracked, action: plan.Action, state: catalog.IndexState
 ) -> base.Executor | None:
     """The executor that carries out a plan action; None for actions that are only reported."""
     if isinstance(action, plan.Probe):
         return probe.Probe(ctx, tracked)
     if isinstance(action, plan.Build):
-        return build.Build(ctx, tracked)
+        return build.Build(ctx, tracked, drift=action.drift)
     if isinstance(action, plan.DropLeftover):
-        return drop.DropLeftover(ctx, tracked)
+        return drop.DropLeftover(ctx, tracked, drift=action.drift)
+    if isinstance(action, plan.BuildReplacement):
+        return build.BuildReplacement(ctx, tracked, action.differences, drift=action.drift)
+    if isinstance(action, plan.Swap):
+        return replace.Swap(ctx, tracked, state)
+    if isinstance(action, (plan.DropRetired, plan.DropReplacement)):
+        return replace.DropNamed(ctx, tracked, retired=isinstance(action, plan.DropRetired))
     return None

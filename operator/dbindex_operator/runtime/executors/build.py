@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from dbindex_operator.core import catalog, errors, plan, policy, progress, status
+from dbindex_operator.core import catalog, errors, names, plan, policy, progress, status
 from dbindex_operator.runtime import ddl, metrics, reporter, tracking
 from dbindex_operator.runtime.executors import base, drop
 
@@ -16,15 +16,35 @@ logger = logging.getLogger(__name__)
 
 
 class Build(base.Executor):
+    """CREATE INDEX CONCURRENTLY of the declared index."""
+
     kind = "build"
     polls_progress = True
+    phase = status.BUILDING
+    started_reason = "BuildStarted"
+
+    def __init__(
+        self, ctx: base.Context, tracked: tracking.Tracked, *, drift: str | None = None
+    ) -> None:
+        super().__init__(ctx, tracked)
+        self.drift = drift
+
+    @property
+    def target(self) -> str:
+        """The name built: the declared one."""
+        return self.spec.name
 
     @property
     def _attempt(self) -> str:
         return f"attempt {self.tracked.attempts} of {self.spec.retry.max_attempts}"
 
+    def _doing(self) -> str:
+        return "building"
+
     def start(self) -> None:
         tracked, spec = self.tracked, self.spec
+        if self.drift is not None:
+            drifted(self.ctx, tracked, self.drift)
         tracked.attempts += 1
         tracked.percent = 0
         tracked.started_at = tracking.now_iso()
@@ -32,14 +52,14 @@ class Build(base.Executor):
         self.ctx.reporter.event(
             tracked,
             "Normal",
-            "BuildStarted",
-            f"CREATE INDEX CONCURRENTLY {spec.schema}.{spec.name} ({self._attempt})",
+            self.started_reason,
+            f"CREATE INDEX CONCURRENTLY {spec.schema}.{self.target} ({self._attempt})",
         )
         self.ctx.reporter.report(
             tracked,
-            status.BUILDING,
-            "BuildStarted",
-            f"building ({self._attempt})",
+            self.phase,
+            self.started_reason,
+            f"{self._doing()} ({self._attempt})",
             progress={
                 "percent": 0,
                 "phase": "initializing",
@@ -60,12 +80,14 @@ class Build(base.Executor):
         namespace = self.tracked.namespace
         metrics.BUILDS_IN_PROGRESS.labels(namespace).inc()
         try:
-            return await ddl.build(self.ctx.params, self.spec, self.ctx.config, job.set_backend)
+            return await ddl.build(
+                self.ctx.params, self.spec, self.ctx.config, job.set_backend, name=self.target
+            )
         except errors.BuildFailure as failure:
             logger.warning("%s: build failed: %s", self.tracked.label, failure)
             job.backend_pid = None  # no more progress polls for a dead session
             try:
-                await drop.drop_leftover(self.ctx, self.tracked)
+                await drop.drop_leftover(self.ctx, self.tracked, name=self.target)
             except errors.BuildFailure as exc:  # the next pass finds it and tries again
                 logger.warning("%s: could not drop the leftover: %s", self.tracked.label, exc)
             raise
@@ -79,9 +101,11 @@ class Build(base.Executor):
         waiting = f"; blocked by {', '.join(map(str, blocking))}" if blocking else ""
         self.ctx.reporter.report(
             tracked,
-            status.BUILDING,
+            self.phase,
             "BuildRunning",
-            f"{progress.phase_text(row)}{waiting} ({self._attempt})",
+            f"{self._doing()}: {progress.phase_text(row)}{waiting} ({self._attempt})"
+            if self.phase != status.BUILDING
+            else f"{progress.phase_text(row)}{waiting} ({self._attempt})",
             progress=reporter.progress_status(row, tracked.percent),
         )
 
@@ -100,9 +124,9 @@ class Build(base.Executor):
                 tracked,
                 "Normal",
                 "BuildSucceeded",
-                f"index {spec.schema}.{spec.name} is valid (built in {result.took:.1f}s)",
+                f"index {spec.schema}.{self.target} is valid (built in {result.took:.1f}s)",
             )
-            return  # Ready comes from the catalog at the pass this wakes
+            return  # Ready (or the swap) comes from the catalog at the pass this wakes
         failure = result.failure
         sqlstate_class = failure.sqlstate[:2] if failure.sqlstate else "none"
         metrics.BUILDS_FAILED.labels(tracked.namespace, sqlstate_class).inc()
@@ -123,3 +147,45 @@ class Build(base.Executor):
         tracked.failed = plan.Fail(verdict.reason, verdict.message)
         self.ctx.reporter.event(tracked, "Warning", verdict.reason, verdict.message)
         self.ctx.reporter.report(tracked, status.FAILED, verdict.reason, verdict.message)
+
+
+class BuildReplacement(Build):
+    """CREATE INDEX CONCURRENTLY of the new definition under its replacement name; the same
+    session settings, progress and retry rules as a first build."""
+
+    kind = "replace"
+    phase = status.REPLACING
+    started_reason = "ReplaceStarted"
+
+    def __init__(
+        self,
+        ctx: base.Context,
+        tracked: tracking.Tracked,
+        differences: tuple[str, ...],
+        *,
+        drift: str | None = None,
+    ) -> None:
+        super().__init__(ctx, tracked, drift=drift)
+        self.differences = differences
+
+    @property
+    def target(self) -> str:
+        return names.replacement(self.spec.name)
+
+    def _doing(self) -> str:
+        return "replacing (step 1 of 3: building the new definition)"
+
+    def start(self) -> None:
+        logger.info("%s: replacing: %s", self.tracked.label, "; ".join(self.differences))
+        super().start()
+
+
+def drifted(ctx: base.Context, tracked: tracking.Tracked, found: str) -> None:
+    """The catalog no longer holds what this object made Ready: say so, then heal it."""
+    spec = tracked.spec
+    assert spec is not None
+    tracked.last_drift = {"time": tracking.now_iso(), "found": found}
+    message = f"{spec.schema}.{spec.name}: {found} outside the operator; healing it"
+    ctx.reporter.event(tracked, "Warning", "Drifted", message)
+    # No longer Ready at this generation: the healing steps that follow are no new drift.
+    ctx.reporter.report(tracked, status.BUILDING, "Drifted", message)

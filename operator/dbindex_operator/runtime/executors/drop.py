@@ -14,32 +14,48 @@ logger = logging.getLogger(__name__)
 RETRY_DROP_AFTER = 5.0  # seconds before a failed leftover drop is tried again
 
 
-async def drop_leftover(ctx: base.Context, tracked: tracking.Tracked) -> bool:
-    """DROP INDEX CONCURRENTLY of the object's index if it is INVALID. Raises BuildFailure."""
+async def drop_leftover(
+    ctx: base.Context, tracked: tracking.Tracked, *, name: str | None = None
+) -> bool:
+    """DROP INDEX CONCURRENTLY of the object's index (or `name`, a replacement of ours) if it is
+    INVALID. Raises BuildFailure."""
     spec = tracked.spec
     assert spec is not None
+    name = name or spec.name
     dropped = await ddl.drop(
         ctx.params,
         spec.schema,
-        spec.name,
+        name,
         ctx.config,
         only_invalid=True,
         lock_timeout=spec.build.lock_timeout,
     )
     if dropped:
         metrics.INVALID_DROPPED.labels(tracked.namespace).inc()
-        logger.info("%s: dropped INVALID index %s.%s", tracked.label, spec.schema, spec.name)
+        logger.info("%s: dropped INVALID index %s.%s", tracked.label, spec.schema, name)
         ctx.reporter.event(
             tracked,
             "Normal",
             "InvalidIndexDropped",
-            f"dropped the INVALID index {spec.schema}.{spec.name}",
+            f"dropped the INVALID index {spec.schema}.{name}",
         )
     return dropped
 
 
 class DropLeftover(base.Executor):
     kind = "drop-leftover"
+
+    def __init__(
+        self, ctx: base.Context, tracked: tracking.Tracked, *, drift: str | None = None
+    ) -> None:
+        super().__init__(ctx, tracked)
+        self.drift = drift
+
+    def start(self) -> None:
+        if self.drift is not None:
+            from dbindex_operator.runtime.executors import build
+
+            build.drifted(self.ctx, self.tracked, self.drift)
 
     async def run(self, job: tracking.Job) -> bool:
         return await drop_leftover(self.ctx, self.tracked)
@@ -57,15 +73,23 @@ class DropForDeletion(base.Executor):
 
     kind = "delete"
 
-    def __init__(self, ctx: base.Context, tracked: tracking.Tracked, *, only_invalid: bool) -> None:
+    def __init__(
+        self,
+        ctx: base.Context,
+        tracked: tracking.Tracked,
+        *,
+        only_invalid: bool,
+        name: str | None = None,
+    ) -> None:
         super().__init__(ctx, tracked)
         self.only_invalid = only_invalid
+        self.name = name  # one of our own replacement/retired indexes; None: the declared one
 
     async def run(self, job: tracking.Job) -> bool:
         return await ddl.drop(
             self.ctx.params,
             self.spec.schema,
-            self.spec.name,
+            self.name or self.spec.name,
             self.ctx.config,
             only_invalid=self.only_invalid,
             lock_timeout=self.spec.build.lock_timeout,
@@ -88,6 +112,9 @@ class DropForDeletion(base.Executor):
             logger.warning("%s: dropping %s failed: %s", tracked.label, index, result.failure)
             if isinstance(verdict, policy.Release):
                 finish(self.ctx.reporter, tracked, verdict)
+            return
+        if self.name is not None:  # ours, on the way: the declared index is decided next
+            logger.info("%s: dropped %s.%s", tracked.label, spec.schema, self.name)
             return
         what = "index" if not self.only_invalid else "INVALID leftover"
         if result.value:

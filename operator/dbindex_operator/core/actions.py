@@ -1,0 +1,113 @@
+"""What the plan can decide, as frozen data. Pure: no module here runs anything.
+
+core/plan.py and core/replacement.py return these; runtime/executors carries out the ones that
+are work, runtime/reporter.py reports the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dbindex_operator.core import catalog
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """Run CREATE INDEX CONCURRENTLY (when a slot for the database and the table is free).
+    `drift` says what was found when an index we had made Ready went missing."""
+
+    drift: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DropLeftover:
+    """Drop an INVALID index nobody is building, then build."""
+
+    drift: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """Ask PostgreSQL for the normalised desired definition (a scratch build on an empty copy of
+    the table, runtime/executors/probe.py), then decide again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    adopted: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchForeignBuild:
+    """Another backend is building this very index: report its progress, do nothing."""
+
+    progress: catalog.Progress
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """Nothing to do now; phase and reason say why."""
+
+    phase: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Fail:
+    """A problem that will not heal without a human: Failed, Degraded=True, no retries."""
+
+    reason: str
+    message: str
+
+
+# -- replacing an index (core/replacement.py) ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildReplacement:
+    """CREATE INDEX CONCURRENTLY of the new definition under names.replacement(name)."""
+
+    differences: tuple[str, ...]
+    drift: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DropReplacement:
+    """DROP INDEX CONCURRENTLY of a replacement that is INVALID, stale or no longer needed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Swap:
+    """One short transaction: the old index to names.retired(name), the replacement to the
+    declared name, carrying over CLUSTER ON, the comment and statistics targets."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DropRetired:
+    """DROP INDEX CONCURRENTLY of the old index a swap retired."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Paused:
+    """spec.paused: `action` is what would run, `statements` its SQL in order; nothing runs."""
+
+    action: Action
+    statements: tuple[str, ...]
+
+
+Action = (
+    Build
+    | DropLeftover
+    | Probe
+    | Ready
+    | WatchForeignBuild
+    | Wait
+    | Fail
+    | BuildReplacement
+    | DropReplacement
+    | Swap
+    | DropRetired
+    | Paused
+)
+Work = Build | DropLeftover | Probe | BuildReplacement | DropReplacement | Swap | DropRetired
