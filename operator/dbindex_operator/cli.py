@@ -1,4 +1,5 @@
-"""The `dbindex-operator` command: `run` starts the operator, `import` turns SQL into manifests."""
+"""The `dbindex-operator` command: `run` starts the operator, `import` turns SQL into manifests,
+`plan` shows what the operator would do about manifests, and the SQL."""
 
 from __future__ import annotations
 
@@ -6,13 +7,24 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the exit status of a usage error settable per command (argparse: 2)."""
+
+    usage_status = 2
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_status, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dbindex-operator", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run the operator (Kopf, standalone)")
     scope = run.add_mutually_exclusive_group()
@@ -49,10 +61,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     importer.add_argument("--key", default=None, help="key in the Secret (default: dsn)")
     importer.add_argument("--deletion-policy", choices=("Retain", "Delete"), default="Retain")
 
+    _add_plan(commands)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "plan":
+        return _plan(args)
     return _import(args, importer)
+
+
+def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from dbindex_operator.tools import planning
+
+    planner = commands.add_parser(
+        "plan",
+        help="show what the operator would do about DatabaseIndex manifests, and the exact SQL",
+        description="Show what the operator would do about each DatabaseIndex manifest and "
+        "the exact SQL, without changing anything.",
+        epilog=planning.HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    planner.usage_status = planning.EXIT_PROBLEM  # 2 means an invalid manifest here
+    planner.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE|DIR|-",
+        help="manifests: a YAML file, a directory of them, or - for stdin (repeatable)",
+    )
+    where = planner.add_mutually_exclusive_group(required=True)
+    where.add_argument("--dsn", metavar="URI", help="plan every manifest against this database")
+    where.add_argument(
+        "--from-cluster",
+        action="store_true",
+        help="read each manifest's Secret and live object from the API server (KUBECONFIG)",
+    )
+    planner.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        default=None,
+        help=f"namespace of manifests without one (default: {planning.DEFAULT_NAMESPACE})",
+    )
+    planner.add_argument("-o", "--output", choices=planning.OUTPUTS, default="table")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -91,6 +144,21 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         secret=args.secret,
         key=args.key,
         deletion_policy=args.deletion_policy,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from dbindex_operator.tools import planning_live
+
+    return planning_live.run(
+        args.filename,
+        dsn=args.dsn,
+        from_cluster=args.from_cluster,
+        namespace=args.namespace,
+        output=args.output,
         stdin=sys.stdin,
         stdout=sys.stdout,
         stderr=sys.stderr,
