@@ -88,6 +88,37 @@ class DropRetired:
     """DROP INDEX CONCURRENTLY of the old index a swap retired."""
 
 
+# -- partitioned tables (core/partitions.py) ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateParents:
+    """CREATE INDEX IF NOT EXISTS ... ON ONLY for these partitioned tables (oids), top down."""
+
+    tables: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AttachPartitions:
+    """ALTER INDEX parent ATTACH PARTITION child for each (child oid, parent oid) pair."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildPartition:
+    """CREATE INDEX CONCURRENTLY of the index on one leaf partition (its table oid)."""
+
+    table: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DropPartitionLeftover:
+    """DROP INDEX CONCURRENTLY of our INVALID index on one leaf partition (its table oid)."""
+
+    table: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Paused:
     """spec.paused: `action` is what would run, `statements` its SQL in order; nothing runs."""
@@ -108,6 +139,22 @@ Action = (
     | DropReplacement
     | Swap
     | DropRetired
+    | CreateParents
+    | AttachPartitions
+    | BuildPartition
+    | DropPartitionLeftover
     | Paused
 )
-Work = Build | DropLeftover | Probe | BuildReplacement | DropReplacement | Swap | DropRetired
+Work = (
+    Build
+    | DropLeftover
+    | Probe
+    | BuildReplacement
+    | DropReplacement
+    | Swap
+    | DropRetired
+    | CreateParents
+    | AttachPartitions
+    | BuildPartition
+    | DropPartitionLeftover
+)

@@ -225,6 +225,7 @@ class IndexState:
     replacement_valid: bool = False
     replacement_signature: Mapping[str, Any] | None = None
     retired_oid: int | None = None  # names.retired(name): the old index, swapped out
+    partitions: tuple[Any, ...] = ()  # partitions.Node, the table first: for table_kind 'p'
 
     @property
     def table_exists(self) -> bool:
@@ -272,10 +273,10 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
         replica_identity=bool(row.get("replica_identity")),
         clustered=bool(row.get("clustered")),
         comment=row.get("comment"),
-        stat_targets=tuple((int(a), int(b)) for a, b in _json(row.get("stat_targets")) or ()),
+        stat_targets=tuple((int(a), int(b)) for a, b in json_value(row.get("stat_targets")) or ()),
         replacement_oid=row.get("replacement_oid"),
         replacement_valid=bool(row.get("replacement_valid")),
-        replacement_signature=_json(row.get("replacement_signature")),
+        replacement_signature=json_value(row.get("replacement_signature")),
         retired_oid=row.get("retired_oid"),
         signature=json.loads(signature) if isinstance(signature, str) else signature,
         builder=None
@@ -297,7 +298,8 @@ def state_arguments(
     )
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """asyncpg returns json columns as text."""
     return json.loads(value) if isinstance(value, str) else value
 
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 
 MAX_BYTES = 63
-_OURS = re.compile(r"_dbi(new|old)_[0-9a-f]{8}\Z")
+_OURS = re.compile(r"_dbi(new|old|p)_[0-9a-f]{8}\Z")
 
 
 def replacement(name: str) -> str:
@@ -24,8 +24,15 @@ def retired(name: str) -> str:
     return _derived(name, "old")
 
 
+def partition(name: str, table: str) -> str:
+    """The index on one partition (or partitioned sub-table) `table` of the declared index."""
+    digest = hashlib.sha256(f"{name}\x00{table}".encode()).hexdigest()[:8]
+    suffix = f"_dbip_{digest}"
+    return _truncate(name, MAX_BYTES - len(suffix)) + suffix
+
+
 def is_ours(relname: str) -> bool:
-    """Whether a catalog name has the shape of a replacement or retired index of ours."""
+    """Whether a catalog name has the shape of a replacement, retired or partition index of ours."""
     return _OURS.search(relname) is not None
 
 

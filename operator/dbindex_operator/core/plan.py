@@ -11,7 +11,15 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from dbindex_operator.core import actions, catalog, names, policy, replacement, sql
+from dbindex_operator.core import (
+    actions,
+    catalog,
+    definitions,
+    names,
+    partitions,
+    policy,
+    replacement,
+)
 from dbindex_operator.core import spec as specs
 from dbindex_operator.core.actions import Action as Action
 from dbindex_operator.core.actions import Build as Build
@@ -26,6 +34,7 @@ from dbindex_operator.core.actions import Ready as Ready
 from dbindex_operator.core.actions import Swap as Swap
 from dbindex_operator.core.actions import Wait as Wait
 from dbindex_operator.core.actions import WatchForeignBuild as WatchForeignBuild
+from dbindex_operator.core.statements import statements as statements
 
 T = TypeVar("T")
 
@@ -42,6 +51,7 @@ class History:
     managed: bool = False  # the index was Ready under this object: later changes are ours
     was_ready: bool = False  # Ready at this very generation: a difference now is drift
     approved: bool = False  # updatePolicy Manual: the retry annotation changed since reported
+    partition_retries: Mapping[int, partitions.Retry] = dataclasses.field(default_factory=dict)
 
 
 def decide(
@@ -68,10 +78,7 @@ def _decide(
     if not state.table_exists:
         return Wait("Waiting", "TableNotFound", f"table {where} does not exist (yet)")
     if state.table_kind == "p":
-        return Fail(
-            "PartitionedTable",
-            f"{where} is partitioned; CREATE INDEX CONCURRENTLY cannot build on it",
-        )
+        return _partitioned(spec, state, desired, history, where)
     if state.index_exists:
         if state.relation_kind != "i" or not state.on_table:
             return Fail(
@@ -107,6 +114,38 @@ def _decide(
     return Build(drift=_drift(history, "the index had been dropped"))
 
 
+def _partitioned(
+    spec: specs.IndexSpec,
+    state: catalog.IndexState,
+    desired: Mapping[str, Any] | None,
+    history: History,
+    where: str,
+) -> Action:
+    """An index on a partitioned table: core/partitions.py, once the definition is known."""
+    index = f"{spec.schema}.{spec.name}"
+    if state.index_exists and (state.relation_kind != "I" or not state.on_table):
+        return Fail("NameConflict", f"{index} exists and is not an index on {where}")
+    if not state.partitions:
+        return Wait("Pending", "ReadingPartitions", f"reading the partitions of {where}")
+    if history.failed is not None:
+        return history.failed
+    if desired is None:
+        return history.definition_error or (_backing_off(history) if history.retry_in else Probe())
+    if state.index_exists and state.valid:
+        if state.locked_by is not None:
+            return _locked(state.locked_by, where)
+        diffs = definitions.differences(desired, state.signature or {})
+        if diffs:
+            return Fail(
+                "DefinitionMismatch",
+                f"the index on the partitioned table {where} differs from the spec "
+                f"({'; '.join(diffs)}); replacing indexes on partitioned tables is not "
+                "supported yet: create a new DatabaseIndex under another name, then delete "
+                "this one",
+            )
+    return partitions.decide(spec, state.partitions, desired, history.partition_retries)
+
+
 def _drift(history: History, found: str) -> str | None:
     """An index that was Ready at this generation and is not any more was changed by someone
     else: say what was found (a spec change is no drift)."""
@@ -120,25 +159,6 @@ def _locked(pid: int, where: str) -> Wait:
         f"backend {pid} holds or awaits an ACCESS EXCLUSIVE lock on {where}; "
         "the definition is checked once it is gone",
     )
-
-
-def statements(spec: specs.IndexSpec, state: catalog.IndexState, action: Action) -> list[str]:
-    """The SQL an action runs, in order (a replacement: all of its remaining steps)."""
-    old, new = names.retired(spec.name), names.replacement(spec.name)
-    swap = ["BEGIN", *sql.swap_statements(spec, state), "COMMIT", sql.drop_index(spec.schema, old)]
-    if isinstance(action, Build):
-        return [sql.create_index(spec)]
-    if isinstance(action, DropLeftover):
-        return [sql.drop_index(spec.schema, spec.name)]
-    if isinstance(action, BuildReplacement):
-        return [sql.create_index(spec, name=new), *swap]
-    if isinstance(action, DropReplacement):
-        return [sql.drop_index(spec.schema, new)]
-    if isinstance(action, Swap):
-        return swap
-    if isinstance(action, DropRetired):
-        return [sql.drop_index(spec.schema, old)]
-    return []
 
 
 def _backing_off(history: History) -> Wait:
@@ -169,10 +189,13 @@ class CancelWork:
 @dataclasses.dataclass(frozen=True)
 class DropIndex:
     """DROP INDEX CONCURRENTLY; only_invalid re-checks right before that it is INVALID.
-    `name`: one of our own replacement/retired names instead of the declared one."""
+    `name`: one of our own replacement/retired/partition indexes instead of the declared one
+    (`schema`: a partition's schema). `concurrently` False: the index on a partitioned table."""
 
     only_invalid: bool
     name: str | None = None
+    schema: str | None = None
+    concurrently: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,8 +224,18 @@ def decide_deletion(
         return DropIndex(only_invalid=False, name=names.replacement(spec.name))
     if state.retired_oid is not None:
         return DropIndex(only_invalid=False, name=names.retired(spec.name))
+    for node in state.partitions[1:]:  # our own partition indexes not attached (yet)
+        mine = partitions.own_index(spec, state.partitions, node)
+        if mine is not None and mine.parent is None and node.leaf:
+            if node.builder is not None and node.builder.index_relid == mine.oid:
+                return WaitForBuild(node.builder)
+            return DropIndex(only_invalid=False, name=mine.name, schema=node.schema)
     if not state.index_exists:
         return policy.Release(f"{index} does not exist; nothing to drop")
+    if state.relation_kind == "I" and state.on_table:
+        if spec.delete_with_object or not state.valid:
+            return DropIndex(only_invalid=not spec.delete_with_object, concurrently=False)
+        return policy.Release(f"deletionPolicy Retain: {index} stays in the database")
     if state.relation_kind != "i" or not state.on_table:
         return policy.Release(f"{index} is not an index on {spec.schema}.{spec.table}; untouched")
     if spec.delete_with_object:

@@ -48,18 +48,23 @@ def create_index(
     concurrently: bool = True,
     table: str | None = None,
     name: str | None = None,
+    only: bool = False,
+    if_not_exists: bool = False,
 ) -> str:
     """Render CREATE INDEX for spec. `table` overrides the target (a pre-quoted relation name),
     used to build the same definition on a scratch copy of the table for comparison; `name`
-    overrides the index name (a replacement is built under a temporary one)."""
+    overrides the index name (a replacement is built under a temporary one). `only` and
+    `if_not_exists` make the instant, INVALID index on a partitioned table (ON ONLY)."""
     parts = ["CREATE"]
     if spec.unique:
         parts.append("UNIQUE")
     parts.append("INDEX")
     if concurrently:
         parts.append("CONCURRENTLY")
+    if if_not_exists:
+        parts.append("IF NOT EXISTS")
     parts.append(ident(name or spec.name))
-    parts.append("ON")
+    parts.append("ON ONLY" if only else "ON")
     parts.append(table or qualified(spec.schema, spec.table))
     parts.append(f"USING {spec.method}")
     parts.append("(" + ", ".join(_key(key) for key in spec.keys) + ")")
@@ -127,8 +132,19 @@ def swap_statements(spec: specs.IndexSpec, state: catalog.IndexState) -> list[st
     return result
 
 
-def drop_index(schema: str, name: str) -> str:
-    return f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}"
+def drop_index(schema: str, name: str, *, concurrently: bool = True) -> str:
+    """CONCURRENTLY, except for an index on a partitioned table, which PostgreSQL cannot drop
+    concurrently: then a plain DROP INDEX under the session's lock_timeout (a brief ACCESS
+    EXCLUSIVE lock on the partitioned table)."""
+    how = "CONCURRENTLY " if concurrently else ""
+    return f"DROP INDEX {how}IF EXISTS {qualified(schema, name)}"
+
+
+def attach_partition(parent_schema: str, parent: str, child_schema: str, child: str) -> str:
+    return (
+        f"ALTER INDEX {qualified(parent_schema, parent)} "
+        f"ATTACH PARTITION {qualified(child_schema, child)}"
+    )
 
 
 def session_settings(

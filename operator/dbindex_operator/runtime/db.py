@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator.core import catalog, errors, sql
+from dbindex_operator.core import catalog, errors, partitions, sql
 from dbindex_operator.core import spec as specs
 
 _DISCRETE_KEYS = ("host", "port", "dbname", "user", "password", "sslmode")
@@ -249,6 +249,17 @@ async def fetch_states(
     """One query for every index of the database."""
     rows = await _fetch(pool, params, catalog.STATE, *catalog.state_arguments(targets))
     return [catalog.state_from_row(row) for row in rows]
+
+
+async def fetch_partitions(
+    pool: Any, tables: Sequence[int], params: ConnectParams
+) -> dict[int, tuple[partitions.Node, ...]]:
+    """One query for the partition trees of all these partitioned tables (by oid)."""
+    rows = await _fetch(pool, params, partitions.PARTITIONS, list(tables))
+    trees: dict[int, list[Any]] = {}
+    for row in rows:
+        trees.setdefault(row["root"], []).append(row)
+    return {root: partitions.nodes_from_rows(found) for root, found in trees.items()}
 
 
 async def fetch_progress(

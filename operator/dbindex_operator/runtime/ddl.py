@@ -21,9 +21,12 @@ async def build(
     on_backend: Callable[[int], None],
     *,
     name: str | None = None,
+    schema: str | None = None,
+    table: str | None = None,
 ) -> str:
-    """Build spec's index (under `name` instead of the declared one: a replacement); return its
-    definition. `on_backend` learns the builder's PID first, so its progress can be polled."""
+    """Build spec's index (under `name` instead of the declared one: a replacement or a
+    partition's; on `schema`.`table`: a partition); return its definition. `on_backend` learns
+    the builder's PID first, so its progress can be polled."""
     session = sql.session_settings(
         spec.build,
         schema=spec.schema,
@@ -32,8 +35,9 @@ async def build(
     )
     async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
         on_backend(conn.get_server_pid())
-        await conn.execute(sql.create_index(spec, name=name))
-        row = await conn.fetchrow(catalog.INDEX_VALID, spec.schema, name or spec.name)
+        target = None if table is None else sql.qualified(schema or spec.schema, table)
+        await conn.execute(sql.create_index(spec, name=name, table=target))
+        row = await conn.fetchrow(catalog.INDEX_VALID, schema or spec.schema, name or spec.name)
     if row is None or not row[0]:
         raise errors.BuildFailure(None, "the index is not valid after the build returned")
     definition: str = row[1]
@@ -48,6 +52,7 @@ async def drop(
     *,
     only_invalid: bool,
     lock_timeout: str,
+    concurrently: bool = True,
 ) -> bool:
     """DROP INDEX CONCURRENTLY; with only_invalid, only if the index exists and is INVALID
     (re-checked on the dropping session itself). Returns whether a DROP ran."""
@@ -59,7 +64,7 @@ async def drop(
     async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
         if only_invalid and not await conn.fetchval(catalog.IS_INVALID_INDEX, schema, name):
             return False
-        await conn.execute(sql.drop_index(schema, name))
+        await conn.execute(sql.drop_index(schema, name, concurrently=concurrently))
         return True
 
 
@@ -87,3 +92,14 @@ async def swap(
                 await transaction.rollback()
             raise
         await transaction.commit()
+
+
+async def run(
+    params: db.ConnectParams, statements: list[str], config: settings.Settings, lock_timeout: str
+) -> None:
+    """Quick DDL, one statement at a time outside a transaction block (CREATE INDEX ... ON ONLY,
+    ALTER INDEX ... ATTACH PARTITION), every lock bounded by lock_timeout."""
+    session = {"application_name": config.application_name, "lock_timeout": lock_timeout}
+    async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
+        for statement in statements:
+            await conn.execute(statement)

@@ -33,7 +33,14 @@ def step(
     assert pending is not None and spec is not None
     action = plan.decide_deletion(spec, state, working=tracked.job is not None)
     if isinstance(action, plan.DropIndex):
-        return drop.DropForDeletion(ctx, tracked, only_invalid=action.only_invalid)
+        return drop.DropForDeletion(
+            ctx,
+            tracked,
+            only_invalid=action.only_invalid,
+            name=action.name,
+            schema=action.schema,
+            concurrently=action.concurrently,
+        )
     if isinstance(action, policy.Release):
         logger.info("%s: %s", tracked.label, action.message)
         drop.finish(ctx.reporter, tracked, action)

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import catalog, errors, plan, policy, progress, status
+from dbindex_operator.core import catalog, errors, partitions, plan, policy, progress, status
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime import kube, tracking, writer
 
@@ -107,7 +107,7 @@ class Reporter:
                 reason,
                 f"index {spec.schema}.{spec.name} is valid",
                 index=index_status(spec, state, valid=True),
-                progress={"percent": 100},
+                progress=_done(spec, state),
             )
             return False
         if isinstance(action, plan.WatchForeignBuild):
@@ -154,6 +154,13 @@ class Reporter:
             return True  # a brief ALTER TABLE does not make a Ready index any less there
         self.report(tracked, action.phase, action.reason, action.message)
         return True
+
+
+def _done(spec: specs.IndexSpec, state: catalog.IndexState) -> dict[str, Any]:
+    if not state.partitions:
+        return {"percent": 100}
+    done, total, _, _ = partitions.counts(spec, state.partitions)
+    return {"percent": 100, "partitionsDone": done, "partitionsTotal": total}
 
 
 def _describe(action: plan.Action) -> str:

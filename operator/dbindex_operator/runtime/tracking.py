@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, plan, policy, settings
+from dbindex_operator.core import errors, partitions, plan, policy, settings
 from dbindex_operator.core import spec as specs
 from dbindex_operator.core import status as status_api
 
@@ -86,6 +86,11 @@ class Tracked:
     managed: bool = False  # the index was Ready under this object (status.managed)
     mismatch_token: tuple[str | None] | None = None  # retry token when Manual was reported
     last_drift: dict[str, Any] | None = None
+    # Per leaf partition (table oid): attempts, and a permanent failure or the next attempt time.
+    partition_attempts: dict[int, int] = dataclasses.field(default_factory=dict)
+    partition_retry: dict[int, tuple[plan.Fail | None, float]] = dataclasses.field(
+        default_factory=dict
+    )
     percent: int = 0
     started_at: str | None = None
     completed_at: str | None = None
@@ -124,6 +129,8 @@ class Tracked:
         self.last_error = None
         self.probe_failures = 0
         self.definition_error = None
+        self.partition_attempts.clear()
+        self.partition_retry.clear()
 
     def history(self, now: float) -> plan.History:
         """What plan.decide needs to know beyond the catalog, at loop time `now`."""
@@ -136,6 +143,10 @@ class Tracked:
             managed=self.managed,
             was_ready=self.was_ready,
             approved=self.approved,
+            partition_retries={
+                oid: partitions.Retry(failed, max(at - now, 0.0))
+                for oid, (failed, at) in self.partition_retry.items()
+            },
         )
 
     @property

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dbindex_operator.core import catalog, plan
+from dbindex_operator.core import actions, catalog, plan
 from dbindex_operator.runtime import tracking
-from dbindex_operator.runtime.executors import base, build, drop, probe, replace
+from dbindex_operator.runtime.executors import base, build, drop, partition, probe, replace
 
 
 def for_action(
@@ -23,4 +23,10 @@ def for_action(
         return replace.Swap(ctx, tracked, state)
     if isinstance(action, (plan.DropRetired, plan.DropReplacement)):
         return replace.DropNamed(ctx, tracked, retired=isinstance(action, plan.DropRetired))
+    if isinstance(action, (actions.CreateParents, actions.AttachPartitions)):
+        return partition.Statements(ctx, tracked, action, state)
+    if isinstance(action, actions.BuildPartition):
+        return partition.BuildPartition(ctx, tracked, state, action.table)
+    if isinstance(action, actions.DropPartitionLeftover):
+        return partition.DropPartitionLeftover(ctx, tracked, state, action.table)
     return None

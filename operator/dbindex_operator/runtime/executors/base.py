@@ -56,6 +56,7 @@ class Executor(abc.ABC):
         self.ctx = ctx
         self.tracked = tracked
         self.spec = tracked.spec
+        self.slot_table: int | None = None  # the table whose slot it takes; None: the object's
 
     def start(self) -> None:  # noqa: B027  (optional hook)
         """Report that the work begins. Default: nothing to say."""

@@ -7,6 +7,7 @@ rejects inserts); whether to try again is core/policy.py's call.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from dbindex_operator.core import catalog, errors, names, plan, policy, progress, status
 from dbindex_operator.runtime import ddl, metrics, reporter, tracking
@@ -41,6 +42,9 @@ class Build(base.Executor):
     def _doing(self) -> str:
         return "building"
 
+    def _starting_progress(self) -> dict[str, Any]:
+        return {"percent": 0, "phase": "initializing", "updatedAt": tracking.now_iso_precise()}
+
     def start(self) -> None:
         tracked, spec = self.tracked, self.spec
         if self.drift is not None:
@@ -60,11 +64,7 @@ class Build(base.Executor):
             self.phase,
             self.started_reason,
             f"{self._doing()} ({self._attempt})",
-            progress={
-                "percent": 0,
-                "phase": "initializing",
-                "updatedAt": tracking.now_iso_precise(),
-            },
+            progress=self._starting_progress(),
         )
         logger.info(
             "%s: building %s.%s on %s (%s)",

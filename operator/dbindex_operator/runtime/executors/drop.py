@@ -15,16 +15,20 @@ RETRY_DROP_AFTER = 5.0  # seconds before a failed leftover drop is tried again
 
 
 async def drop_leftover(
-    ctx: base.Context, tracked: tracking.Tracked, *, name: str | None = None
+    ctx: base.Context,
+    tracked: tracking.Tracked,
+    *,
+    name: str | None = None,
+    schema: str | None = None,
 ) -> bool:
     """DROP INDEX CONCURRENTLY of the object's index (or `name`, a replacement of ours) if it is
     INVALID. Raises BuildFailure."""
     spec = tracked.spec
     assert spec is not None
-    name = name or spec.name
+    name, schema = name or spec.name, schema or spec.schema
     dropped = await ddl.drop(
         ctx.params,
-        spec.schema,
+        schema,
         name,
         ctx.config,
         only_invalid=True,
@@ -32,12 +36,12 @@ async def drop_leftover(
     )
     if dropped:
         metrics.INVALID_DROPPED.labels(tracked.namespace).inc()
-        logger.info("%s: dropped INVALID index %s.%s", tracked.label, spec.schema, name)
+        logger.info("%s: dropped INVALID index %s.%s", tracked.label, schema, name)
         ctx.reporter.event(
             tracked,
             "Normal",
             "InvalidIndexDropped",
-            f"dropped the INVALID index {spec.schema}.{name}",
+            f"dropped the INVALID index {schema}.{name}",
         )
     return dropped
 
@@ -80,19 +84,24 @@ class DropForDeletion(base.Executor):
         *,
         only_invalid: bool,
         name: str | None = None,
+        schema: str | None = None,
+        concurrently: bool = True,
     ) -> None:
         super().__init__(ctx, tracked)
         self.only_invalid = only_invalid
-        self.name = name  # one of our own replacement/retired indexes; None: the declared one
+        self.name = name  # one of our own replacement/retired/partition indexes; None: declared
+        self.schema = schema or self.spec.schema
+        self.concurrently = concurrently
 
     async def run(self, job: tracking.Job) -> bool:
         return await ddl.drop(
             self.ctx.params,
-            self.spec.schema,
+            self.schema,
             self.name or self.spec.name,
             self.ctx.config,
             only_invalid=self.only_invalid,
             lock_timeout=self.spec.build.lock_timeout,
+            concurrently=self.concurrently,
         )
 
     def outcome(self, result: base.Outcome) -> None:
@@ -114,7 +123,7 @@ class DropForDeletion(base.Executor):
                 finish(self.ctx.reporter, tracked, verdict)
             return
         if self.name is not None:  # ours, on the way: the declared index is decided next
-            logger.info("%s: dropped %s.%s", tracked.label, spec.schema, self.name)
+            logger.info("%s: dropped %s.%s", tracked.label, self.schema, self.name)
             return
         what = "index" if not self.only_invalid else "INVALID leftover"
         if result.value:
