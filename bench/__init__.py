@@ -6,9 +6,12 @@ none is running). See docs/benchmarks.md for the scenarios, the scale and the JS
 Modules:
   stats      pure arithmetic: ratios, percentiles, target checks (unit-tested)
   report     the result shape, the printed table and the JSON files
-  env        the local environment (``$DBINDEX_LOCAL_DIR/env``) and facts about the machine
+  machine    facts about the machine, for the results
   cluster    PostgreSQL and Kubernetes helpers: databases, namespaces, apply, a status watcher
-  process    the operator under test as a subprocess: metrics, RSS and CPU from /proc
+  process    the operator under test, measured: RSS and CPU from /proc
   scenarios  p1..p5
   runner     runs the selected scenarios and writes the results
+
+The environment itself (``$DBINDEX_LOCAL_DIR/env``), the Kubernetes client, one-shot SQL and the
+operator subprocess come from ``tests/harness/``, the harness the end-to-end tests use too.
 """

@@ -1,72 +1,41 @@
-"""PostgreSQL and Kubernetes helpers for the scenarios.
+"""PostgreSQL and Kubernetes helpers for the scenarios, on top of tests/harness/.
 
 PostgreSQL: psql for what the runbook side runs (it is the thing measured) and for bulk SQL;
-asyncpg for small queries. Kubernetes: kubectl for the applies (the user's path), the Python
-client for the rest, and a StatusWatcher that timestamps every change of DatabaseIndex objects as
-it arrives through a watch (sub-second resolution, no polling load on the API server).
+the harness's asyncpg one-shots for small queries. Kubernetes: kubectl for the applies (the
+user's path), the harness's Python client for the rest, and a StatusWatcher that timestamps
+every change of DatabaseIndex objects as it arrives through a watch (sub-second resolution, no
+polling load on the API server).
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
+from tests.harness import HarnessError
+from tests.harness import kube as harness_kube
+from tests.harness.kube import GROUP, PLURAL, VERSION
+from tests.harness.pg import execute, query, with_database
 
-GROUP, VERSION, PLURAL, KIND = "dbindex.dev", "v1alpha1", "databaseindexes", "DatabaseIndex"
 BENCH_LABEL = "dbindex.dev/bench"  # on every namespace and object the bench creates
 NAMESPACE_PREFIX = "bench-"
 DATABASE_PREFIX = "bench_"
 
-
-class BenchError(RuntimeError):
-    """A scenario could not run (not a missed target: those are results)."""
+BenchError = HarnessError
+"""A scenario could not run (not a missed target: those are results). The harness's own error,
+so that a failure inside it (the operator exited, kubectl failed) is reported the same way."""
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
-
-
-def with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
-
-
-def query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    """Run one statement on a fresh connection; return its rows."""
-
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(dsn, statement_cache_size=0)
-        try:
-            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-            return rows
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
-def execute(dsn: str, sql: str) -> None:
-    """Run one or more statements (no arguments) on a fresh connection, outside a transaction."""
-
-    async def run() -> None:
-        conn = await asyncpg.connect(dsn, statement_cache_size=0)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
 
 
 def psql(
@@ -184,30 +153,15 @@ def _setting(value: str, unit: str | None) -> str:
 # -- Kubernetes ---------------------------------------------------------------------------------
 
 
-class Kube:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.api = kubernetes.config.new_client_from_config(config_file=env["KUBECONFIG"])
-        self.core = kubernetes.client.CoreV1Api(self.api)
-        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+class Kube(harness_kube.Kube):
+    """The harness's client, plus what the bench needs: kubectl applies, labelled namespaces and
+    Secrets, bulk listing and cleanup."""
 
     # kubectl: what users run
     def kubectl(
         self, *args: str, input: str | None = None, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise BenchError(
-                f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
-            )
-        return result
+        return harness_kube.kubectl(self.env, *args, input=input, timeout=timeout)
 
     def apply(self, path: Path, namespace: str | None = None, server_side: bool = False) -> float:
         """`kubectl apply -f path`; returns its wall time."""
@@ -259,17 +213,14 @@ class Kube:
                 raise BenchError(f"namespace {name} stays Terminating")
             time.sleep(0.5)
 
-    def secret(self, namespace: str, name: str, dsn: str) -> None:
-        body = {
-            "metadata": {"name": name, "labels": {BENCH_LABEL: "true"}},
-            "stringData": {"dsn": dsn},
-        }
-        try:
-            self.core.create_namespaced_secret(namespace, body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            self.core.replace_namespaced_secret(name, namespace, body)
+    def secret(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        super().secret(namespace, name, data, {BENCH_LABEL: "true", **(labels or {})})
 
     def bench_namespaces(self) -> list[str]:
         items = self.core.list_namespace(label_selector=f"{BENCH_LABEL}=true").items
@@ -346,12 +297,6 @@ class Kube:
             token = page["metadata"].get("continue")
             if not token:
                 return items
-
-    def get(self, namespace: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
-        )
-        return result
 
 
 def _retrying(call: Callable[[], Any], attempts: int = 6, pause: float = 2.0) -> Any:

@@ -10,10 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cluster, env, report, scenarios
+from tests.harness import env
+from tests.harness.env import REPO_ROOT
+
+from bench import cluster, machine, report, scenarios
 from bench.cluster import BenchError, Kube
 
-RESULTS_DIR = env.REPO_ROOT / "bench" / "results"
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
 def parse_selection(text: str | None) -> list[str]:
@@ -62,7 +65,7 @@ def run(
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
     started = report.utc_now()
-    the_env = env.load(environ)
+    the_env = env.load(environ, hint="PG_FSYNC=on hack/up.sh, or make bench, which does it")
     kube = Kube(the_env)
     admin = the_env["PGURL"]
     sizes = sizes or scenarios.Sizes.for_scale(scale)
@@ -74,7 +77,7 @@ def run(
 
     server = cluster.server_facts(admin)
     facts: dict[str, Any] = {
-        **env.machine_facts(),
+        **machine.machine_facts(),
         **server,
         "kubernetes": kube.server_version(),
         "operator_command": "dbindex-operator run "
@@ -139,9 +142,7 @@ def run(
 
 def _install_crd(kube: Kube) -> None:
     if not kube.crd_installed():
-        kube.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(env.REPO_ROOT / "crds")
-        )
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     kube.kubectl(
         "wait",
         "--for=condition=Established",

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.harness.env import REPO_ROOT
+from tests.harness.kube import GROUP, KIND, VERSION
+from tests.harness.process import metric_sum
 
 from bench import cluster, stats
 from bench.cluster import BenchError, Kube, StatusWatcher
-from bench.env import REPO_ROOT
+from bench.machine import load_average
 from bench.process import Operator, control_plane_cpu
 from bench.report import ScenarioResult
 from bench.stats import Check
@@ -93,8 +96,6 @@ class Context:
         )
 
     def result(self, sid: str) -> ScenarioResult:
-        from bench.env import load_average
-
         return ScenarioResult(
             id=sid,
             scenario=TITLES[sid],
@@ -134,8 +135,8 @@ def _object(
 ) -> str:
     cols = "".join(f"\n  - column: {c}" for c in columns)
     return (
-        f"apiVersion: {cluster.GROUP}/{cluster.VERSION}\n"
-        f"kind: {cluster.KIND}\n"
+        f"apiVersion: {GROUP}/{VERSION}\n"
+        f"kind: {KIND}\n"
         f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
         f"  labels:\n    {cluster.BENCH_LABEL}: {scenario}\n"
         f"spec:\n  connection:\n    secretRef:\n      name: {secret}\n"
@@ -169,8 +170,6 @@ def _operator_side(
     api1 = control_plane_cpu(ctx.env)
 
     def delta(name: str) -> float:
-        from bench.process import metric_sum
-
         return metric_sum(after, name) - metric_sum(before, name)
 
     return {
@@ -239,7 +238,7 @@ def p1(ctx: Context) -> list[ScenarioResult]:
 
             ctx.say(f"p1: kubectl apply -f indexes.yaml -> all Ready, round {round_no + 1}")
             ctx.kube.namespace(keys_ns)
-            ctx.kube.secret(keys_ns, secret, dsn)
+            ctx.kube.secret(keys_ns, secret, {"dsn": dsn})
             with StatusWatcher(ctx.kube, [keys_ns]) as watcher:
                 run = _operator_side(
                     ctx,
@@ -384,7 +383,7 @@ def p2_p5(ctx: Context, want: Sequence[str]) -> list[ScenarioResult]:
 
             ctx.say(f"p2: the operator builds the same index, round {round_no + 1}")
             ctx.kube.namespace(ns)
-            ctx.kube.secret(ns, "db", dsn)
+            ctx.kube.secret(ns, "db", {"dsn": dsn})
             with StatusWatcher(ctx.kube, [ns]) as watcher:
                 with ProgressSampler(ctx.kube, watcher, key) as sampler:
                     run = _operator_side(
@@ -556,7 +555,7 @@ def p3(ctx: Context) -> list[ScenarioResult]:
             ctx.say(f"p3: kubectl apply --server-side ({total} objects) -> all Ready")
             for ns, dsn in zip(namespaces, dsns, strict=True):
                 ctx.kube.namespace(ns)
-                ctx.kube.secret(ns, "db", dsn)
+                ctx.kube.secret(ns, "db", {"dsn": dsn})
             with StatusWatcher(
                 ctx.kube, namespaces, label_selector=f"{cluster.BENCH_LABEL}=p3"
             ) as watcher:
@@ -652,7 +651,7 @@ def p4(ctx: Context) -> list[ScenarioResult]:
 
         for ns, dsn in zip(namespaces, dsns, strict=True):
             ctx.kube.namespace(ns)
-            ctx.kube.secret(ns, "db", dsn)
+            ctx.kube.secret(ns, "db", {"dsn": dsn})
         docs = [
             _object(ns, name.replace("_", "-"), table, name, cols, "p4")
             for ns, plan in zip(namespaces, plans, strict=True)
@@ -710,8 +709,6 @@ def p4(ctx: Context) -> list[ScenarioResult]:
         time.sleep(idle)
         proc1 = op.sample()
         scrape1 = op.scrape()
-        from bench.process import metric_sum
-
         window = proc1.at - proc0.at
         cpu_share = stats.cpu_share(proc1.cpu_seconds - proc0.cpu_seconds, window)
         queries = metric_sum(scrape1, "dbindex_catalog_queries_total") - metric_sum(
@@ -839,8 +836,6 @@ def _watch_restart(
     metrics_up: float | None = None
     gauge_all: float | None = None
     deadline = time.monotonic() + max(120.0, total * 0.05)
-    from bench.process import metric_sum
-
     while time.monotonic() < deadline:
         op.check_alive()
         try:

@@ -1,5 +1,9 @@
 """Shared pytest fixtures: the local control plane and PostgreSQL started by ``hack/up.sh``.
 
+Tests live by tier: ``tests/unit/`` is pure (no environment); ``tests/e2e/`` runs against the
+local environment (``tests/e2e/conftest.py`` adds the operator under test). The code that reaches
+the environment is ``tests/harness/``, shared with the benchmarks (``bench/``).
+
 The local environment (see ``hack/up.sh`` and README.md) is described by a sourceable file,
 ``$DBINDEX_LOCAL_DIR/env`` (default ``<repo>/.local/env``). ``make test`` starts the environment
 before pytest and stops it afterwards; running ``pytest`` alone starts it once if that file is
@@ -16,12 +20,13 @@ Fixtures, from the bottom up:
     ``kubectl(*args, input=None, check=True, timeout=60) -> CompletedProcess[str]``.
 ``crd`` (session)
     Applies ``crds/`` and waits until the DatabaseIndex CRD is Established.
-``namespace`` (function)
-    A fresh, uniquely named namespace; deleted (without waiting) at teardown.
 ``pg_url`` (session)
     The PostgreSQL superuser DSN (``postgresql://postgres@127.0.0.1:<port>/postgres``).
 ``database`` (function)
     A fresh database ``t_<random>``; its DSN is yielded, and it is dropped ``WITH (FORCE)``.
+
+A fresh namespace per test is ``namespace`` in ``tests/e2e/conftest.py``; ``new_namespace``
+below makes one with any prefix.
 
 Any test that uses ``local_env`` (directly or through the fixtures above) is marked
 ``integration`` automatically, so ``pytest -m 'not integration'`` runs the pure tests alone.
@@ -30,51 +35,20 @@ pytest-asyncio is not used: async code runs with ``asyncio.run(...)`` inside a s
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
-import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The repository root (where Makefile, hack/ and crds/ are)."""
+from tests.harness import env, kube, pg
+from tests.harness.env import REPO_ROOT, read_env_file
+from tests.harness.kube import CRD_NAME, Kubectl
+from tests.harness.pg import with_database
 
-CRD_NAME = "databaseindexes.dbindex.dev"
-
-
-class Kubectl(Protocol):
-    """The type of the ``kubectl`` fixture."""
-
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]: ...
-
-
-def local_state_dir() -> Path:
-    """The state directory of the environment the tests use (``DBINDEX_LOCAL_DIR``)."""
-    return Path(os.environ.get("DBINDEX_LOCAL_DIR", REPO_ROOT / ".local")).absolute()
-
-
-def read_env_file(env_file: Path, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Source ``env_file`` in bash on top of ``base`` (default: ``os.environ``); return the result.
-
-    Sourcing (rather than parsing) keeps ``PATH=...:$PATH`` and quoting exactly as a shell sees it.
-    """
-    result = subprocess.run(
-        ["bash", "-c", 'set -e; . "$1"; env -0', "bash", str(env_file)],
-        env=dict(os.environ if base is None else base),
-        capture_output=True,
-        check=True,
-    )
-    pairs = (item.split(b"=", 1) for item in result.stdout.split(b"\0") if b"=" in item)
-    return {key.decode(): value.decode() for key, value in pairs}
+__all__ = ["CRD_NAME", "REPO_ROOT", "Kubectl", "new_namespace", "read_env_file", "with_database"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -87,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def local_env() -> dict[str, str]:
     """The environment of the running local control plane and PostgreSQL (see module doc)."""
-    state_dir = local_state_dir()
+    state_dir = env.state_dir()
     env_file = state_dir / "env"
     if not env_file.exists():
         up = subprocess.run(
@@ -106,27 +80,14 @@ def local_env() -> dict[str, str]:
 def kubectl(local_env: dict[str, str]) -> Kubectl:
     """Run the kubectl matching the server against the local API server (admin credentials).
 
-    Text mode, output captured. With ``check=True`` (default) a non-zero exit raises an
-    ``AssertionError`` that shows the command, stdout and stderr.
+    Text mode, output captured. With ``check=True`` (default) a non-zero exit raises an error
+    that shows the command, stdout and stderr.
     """
 
     def run(
         *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", *args],
-            env=local_env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {shlex.join(args)} exited {result.returncode}\n"
-                f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
-            )
-        return result
+        return kube.kubectl(local_env, *args, input=input, check=check, timeout=timeout)
 
     return run
 
@@ -143,13 +104,15 @@ def crd(kubectl: Kubectl) -> str:
     return CRD_NAME
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl) -> Iterator[str]:
-    """A new namespace named ``t-<random>``; deleted at teardown without waiting for it."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def new_namespace(kubectl: Kubectl, prefix: str) -> Iterator[str]:
+    """A new namespace named ``<prefix><random>``; deleted afterwards without waiting for it."""
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="session")
@@ -158,24 +121,10 @@ def pg_url(local_env: dict[str, str]) -> str:
     return local_env["PGURL"]
 
 
-def with_database(url: str, dbname: str) -> str:
-    """``url`` with its database (the path) replaced by ``dbname``."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
-
-
-async def _execute(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def database(pg_url: str) -> Iterator[str]:
     """A new, empty database ``t_<random>``; yields its DSN; dropped ``WITH (FORCE)`` after."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute(pg_url, f'CREATE DATABASE "{name}"'))
+    pg.execute(pg_url, f'CREATE DATABASE "{name}"')
     yield with_database(pg_url, name)
-    asyncio.run(_execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pg.execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,7 +14,7 @@ import yaml
 
 from tests.conftest import Kubectl
 from tests.e2e.conftest import Kube, Operator, connection, index_facts, is_ready, sql
-from tests.test_deploy import CLUSTER_WIDE, NAMESPACED, Install, install
+from tests.e2e.test_deploy import CLUSTER_WIDE, NAMESPACED, Install, install
 
 
 def _token_kubeconfig(kubectl: Kubectl, env: dict[str, str], who: Install, path: Path) -> Path:

@@ -2,7 +2,7 @@
 
 The lifecycle test starts a SECOND, independent environment in a temporary directory (via
 DBINDEX_LOCAL_DIR), so the environment the rest of the suite uses is never disturbed. The other
-tests use the main environment through the fixtures in conftest.py.
+tests use the main environment through the fixtures in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.conftest import REPO_ROOT, Kubectl, read_env_file
+from tests.harness.env import REPO_ROOT, read_env_file
+from tests.harness.kube import Kubectl
 
 pytestmark = pytest.mark.integration
 

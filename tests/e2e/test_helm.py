@@ -3,6 +3,7 @@
 `helm lint`, `helm template | kubectl apply --dry-run=server` for the default values and for a
 values file that sets every value, the schema's rejections, the CRD it renders (the same object
 as crds/), and its RBAC proven on the real API server with the same can-i table as deploy/.
+What needs no Helm is in tests/unit/test_helm.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_deploy import (
+from tests.e2e.test_deploy import (
     CLUSTER_WIDE_ALSO_NEVER,
     CLUSTER_WIDE_ALSO_USED,
     NAMESPACED_ALSO_NEVER,
@@ -29,52 +30,14 @@ from tests.test_deploy import (
     rows,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "dbindex-operator"
 CRD_SOURCE = ROOT / "crds" / "databaseindexes.dbindex.dev.yaml"
-CRD_CHART_COPY = CHART / "files" / "databaseindexes.dbindex.dev.yaml"
 CRD_TEMPLATE = "templates/crds/databaseindexes.dbindex.dev.yaml"
 ALL_VALUES = ROOT / "tests" / "fixtures" / "helm" / "all-values.yaml"
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
 Obj = dict[str, Any]
-
-
-# -- without Helm ----------------------------------------------------------------------------------
-
-
-def test_chart_crd_is_a_byte_identical_copy_of_crds() -> None:
-    assert CRD_CHART_COPY.read_bytes() == CRD_SOURCE.read_bytes(), (
-        "the chart's CRD drifted from crds/: run "
-        f"`cp {CRD_SOURCE.relative_to(ROOT)} {CRD_CHART_COPY.relative_to(ROOT)}`"
-    )
-
-
-def leaf_paths(values: Any, prefix: str = "") -> set[str]:
-    """Dotted paths of every value; maps with content are walked, lists and {} are leaves."""
-    if isinstance(values, dict) and values:
-        return {
-            path for key, value in values.items() for path in leaf_paths(value, f"{prefix}{key}.")
-        }
-    return {prefix.rstrip(".")}
-
-
-def test_all_values_fixture_sets_every_value() -> None:
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    every = yaml.safe_load(ALL_VALUES.read_text())
-    missing = {
-        path
-        for path in leaf_paths(defaults)
-        if not any(p == path or p.startswith(f"{path}.") for p in leaf_paths(every))
-    }
-    assert not missing, f"tests/fixtures/helm/all-values.yaml leaves out {sorted(missing)}"
-
-
-def test_chart_versions() -> None:
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert chart["apiVersion"] == "v2"
-    assert chart["version"] == "0.1.0"
-    assert chart["appVersion"] == "0.1.0"
 
 
 # -- with Helm -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The copyable examples (examples/*.yaml) and `make demo` (hack/demo.sh)."""
+"""The copyable examples (examples/*.yaml) on the real API server, and `make demo` (hack/demo.sh).
+What needs no server is in tests/unit/test_demo.py."""
 
 from __future__ import annotations
 
@@ -8,47 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from dbindex_operator.core import spec, sql
-from tests.conftest import REPO_ROOT, Kubectl
+from tests.harness.env import REPO_ROOT
+from tests.harness.kube import Kubectl
+from tests.unit.test_demo import EXAMPLES, documents
 
-EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
 SEED = REPO_ROOT / "examples" / "seed"
-FEATURE_EXAMPLES = ["partial", "expression", "unique", "include", "gin"]
-
-
-def _documents(path: Path) -> list[dict[str, object]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def _statement_in_comment(path: Path) -> str:
-    """The SQL under "# The operator runs:" in the example's header comment, on one line."""
-    lines = path.read_text().splitlines()
-    start = lines.index("# The operator runs:") + 2
-    end = lines.index("#", start)
-    return " ".join(" ".join(line.lstrip("#").split()) for line in lines[start:end])
-
-
-# --- pure: no server -------------------------------------------------------------------------
-
-
-def test_every_feature_has_an_example() -> None:
-    names = {p.stem for p in EXAMPLES}
-    assert set(FEATURE_EXAMPLES) <= names
-
-
-@pytest.mark.parametrize("name", FEATURE_EXAMPLES)
-def test_example_is_what_its_comment_says(name: str) -> None:
-    """Each feature example holds one DatabaseIndex that the operator accepts, and the statement
-    in its header comment is the one the operator runs."""
-    path = REPO_ROOT / "examples" / f"{name}.yaml"
-    (document,) = _documents(path)
-    assert document["kind"] == "DatabaseIndex"
-    metadata, body = document["metadata"], document["spec"]
-    assert isinstance(metadata, dict) and isinstance(body, dict)
-    parsed = spec.parse(body, object_name=metadata["name"])
-    assert _statement_in_comment(path) == sql.create_index(parsed)
 
 
 # --- against the real API server ---------------------------------------------------------------
@@ -62,7 +28,7 @@ def test_example_applies_with_server_dry_run(
 ) -> None:
     result = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path))
     created = result.stdout.count("created (server dry run)")
-    assert created == len(_documents(path)), result.stdout + result.stderr
+    assert created == len(documents(path)), result.stdout + result.stderr
     assert kubectl("get", "dbindex", "-n", namespace, "-o", "name").stdout.strip() == ""
 
 
