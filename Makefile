@@ -10,10 +10,10 @@ VENV_BIN    := $(VENV)/bin
 VENV_STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools up down test lint demo bench clean
+.PHONY: help venv tools up down test lint generate demo bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 venv: $(VENV_STAMP) ## Create .venv and install the project with its dev extras
 
@@ -51,6 +51,11 @@ lint: venv ## ruff check, ruff format --check, mypy, import-linter
 	$(VENV_BIN)/ruff format --check .
 	$(VENV_BIN)/mypy
 	@if [ -f .importlinter ]; then echo "$(VENV_BIN)/lint-imports"; $(VENV_BIN)/lint-imports; fi
+
+# crds/ is the one source of the CRD; kustomize and Helm cannot read it from there, so
+# deploy/base/crds/ and charts/dbindex-operator/files/ hold generated copies (commit them).
+generate: ## Write the generated copies of crds/ into deploy/ and the chart
+	hack/generate.sh
 
 # ---- placeholders: filled in by the engineers who own the demo and the benchmarks -------------
 # DEMO_SCALE=<rows> sizes the data (default 2000000); DEMO_KEEP=1 leaves everything running.
