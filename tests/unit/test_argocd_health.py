@@ -224,8 +224,10 @@ def test_fixtures_use_only_values_the_crd_allows() -> None:
         pytest.param(status.WAITING, "Progressing", id="waiting"),
         pytest.param(status.BUILDING, "Progressing", id="building"),
         pytest.param(status.RETRYING, "Progressing", id="retrying"),
+        pytest.param(status.REPLACING, "Progressing", id="replacing"),
         pytest.param(status.READY, "Healthy", id="ready"),
         pytest.param(status.FAILED, "Degraded", id="failed"),
+        pytest.param(status.PAUSED, "Suspended", id="paused"),
     ],
 )
 def test_health_of_the_status_the_operator_writes(phase: str, health: str) -> None:
@@ -235,8 +237,24 @@ def test_health_of_the_status_the_operator_writes(phase: str, health: str) -> No
     obj = {"metadata": {"name": "x", "generation": 3}, "status": rendered}
     result = run_health(HEALTH_LUA.read_text(), obj)
     assert result["status"] == health
-    if health != "Healthy":
+    if health == "Suspended":
+        assert result["message"] == "some message"
+    elif health != "Healthy":
         assert "SomeReason: some message" in result["message"]
+
+
+def test_every_phase_the_operator_writes_has_a_health() -> None:
+    """A new phase must be added to the table above (and, if needed, to health.lua)."""
+    assert set(status.PHASES) - {status.DELETING} == {
+        status.PENDING,
+        status.WAITING,
+        status.BUILDING,
+        status.RETRYING,
+        status.REPLACING,
+        status.READY,
+        status.FAILED,
+        status.PAUSED,
+    }
 
 
 def test_every_fixture_is_exercised() -> None:
