@@ -50,16 +50,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
     )
 
+    from dbindex_operator.tools.importing import HELP_EPILOG, TOOLS
+
     importer = commands.add_parser(
         "import",
-        help="print DatabaseIndex manifests for the CREATE INDEX statements in SQL files",
+        help="print DatabaseIndex manifests for the CREATE INDEX statements in SQL migrations",
+        epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    importer.add_argument("files", nargs="+", metavar="FILE", help="SQL files, or - for stdin")
+    importer.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="SQL files, migration directories, or - for stdin (read in this order)",
+    )
     importer.add_argument("--namespace", default=None)
     importer.add_argument("--secret", default="database", help="Secret holding the DSN")
     importer.add_argument("--key", default=None, help="key in the Secret (default: dsn)")
     importer.add_argument("--deletion-policy", choices=("Retain", "Delete"), default="Retain")
+    importer.add_argument(
+        "--tool",
+        choices=TOOLS,
+        default=None,
+        help="the migration tool whose layout the directories follow (default: recognised)",
+    )
+    importer.add_argument(
+        "--require-names",
+        action="store_true",
+        help="refuse CREATE INDEX without an index name (default: PostgreSQL's name, a note)",
+    )
 
     _add_plan(commands)
 
@@ -147,6 +166,8 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         stdin=sys.stdin,
         stdout=sys.stdout,
         stderr=sys.stderr,
+        tool=args.tool,
+        require_names=args.require_names,
     )
 
 

@@ -521,7 +521,6 @@ def test_description_from_comments_directly_above(sql: str, description: str | N
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
-        pytest.param("CREATE INDEX ON t (a)", "the index has no name", id="unnamed"),
         pytest.param("CREATE INDEX i ON ONLY t (a)", "cannot express ON ONLY", id="on-only"),
         pytest.param("CREATE INDEX i ON ONLY (s.t) (a)", "cannot express ON ONLY", id="on-only-p"),
         pytest.param(
@@ -592,8 +591,17 @@ def test_description_from_comments_directly_above(sql: str, description: str | N
     ],
 )
 def test_errors_name_file_and_line(sql: str, message: str, tmp_path: Path) -> None:
+    assert_error_at_line_3(sql, message, tmp_path)
+
+
+def test_require_names_refuses_an_unnamed_index(tmp_path: Path) -> None:
+    message = "the index has no name: a DatabaseIndex needs an explicit name (--require-names)"
+    assert_error_at_line_3("CREATE INDEX ON t (a)", message, tmp_path, require_names=True)
+
+
+def assert_error_at_line_3(sql: str, message: str, tmp_path: Path, **overrides: Any) -> None:
     text = "-- header\n\n" + sql + "\n"  # the statement starts on line 3
-    result = importing.convert(text, "m.sql", **OPTIONS)
+    result = importing.convert(text, "m.sql", **{**OPTIONS, **overrides})
     assert result.manifests == []
     (error,) = result.errors
     assert error.startswith("m.sql:3: error: ")
@@ -601,7 +609,7 @@ def test_errors_name_file_and_line(sql: str, message: str, tmp_path: Path) -> No
 
     path = tmp_path / "m.sql"
     path.write_text(text, encoding="utf-8")
-    code, out, err = run([str(path)])
+    code, out, err = run([str(path)], **overrides)
     assert (code, out) == (1, "")
     assert f"{path}:3: error: " in err
 
@@ -623,11 +631,22 @@ def test_syntax_error_does_not_hide_the_other_statements() -> None:
 
 def test_inexpressible_statements_print_nothing_but_the_others_still_print() -> None:
     path = FIXTURES / "inexpressible.sql"
-    code, out, err = run([str(path)])
+    code, out, err = run([str(path)], require_names=True)
     assert code == 1
     assert [m["spec"]["name"] for m in yaml.safe_load_all(out)] == ["fine"]
     assert err.splitlines() == [
-        f"{path}:2: error: the index has no name: a DatabaseIndex needs an explicit name",
+        f"{path}:2: error: the index has no name: a DatabaseIndex needs an explicit name"
+        " (--require-names)",
+        f"{path}:3: error: cannot express ON ONLY: a DatabaseIndex builds the index on the whole"
+        " table",
+    ]
+    # Without --require-names the unnamed index gets PostgreSQL's name, with a note.
+    code, out, err = run([str(path)])
+    assert code == 1
+    assert [m["spec"]["name"] for m in yaml.safe_load_all(out)] == ["fine", "t_b_idx"]
+    assert err.splitlines() == [
+        f"{path}:2: the index has no name: the manifest names it t_b_idx, the name PostgreSQL"
+        " gives it (unless another relation in public already has that name)",
         f"{path}:3: error: cannot express ON ONLY: a DatabaseIndex builds the index on the whole"
         " table",
     ]

@@ -1,19 +1,28 @@
 """Turn migration SQL into DatabaseIndex manifests (``dbindex-operator import``).
 
-Each file is parsed with PostgreSQL's own parser (pglast); every CREATE INDEX statement becomes
-one DatabaseIndex manifest, printed as a YAML stream on standard output. Other statements are
-skipped with a note on standard error. A CREATE INDEX that a manifest cannot express faithfully
-(ON ONLY, opclass parameters, no index name, ...) is an error and prints nothing: a manifest that
-builds a different index than the migration would be worse than none.
+The inputs are SQL files, standard input (``-``) and migration directories (SQLx, Flyway,
+golang-migrate, goose, dbmate, or plain numbered files), read in order as one sequence of
+migrations. Each file is parsed with PostgreSQL's own parser (pglast); every CREATE INDEX becomes
+one DatabaseIndex manifest unless a later statement drops it (renames are followed), printed as a
+YAML stream on standard output. Other statements are skipped with a note on standard error, or
+followed where they matter (``search_path``, the tables created, drops and renames). A CREATE
+INDEX that a manifest cannot express faithfully (ON ONLY, opclass parameters, a temporary table,
+...) is an error and prints nothing: a manifest that builds a different index than the migration
+would be worse than none.
 
-This module drives the stages, file by file and statement by statement; each stage is a module:
+The stages, one module each:
 
-    model    options in, diagnostics and results out, ``Inexpressible``
-    parse    reading the inputs; tokens, statements and syntax errors; offsets -> lines
+    inputs   the command line's files and directories, read before anything is converted
+    layouts  a directory -> its up migrations in the tool's order (sections: goose/dbmate up parts)
+    psql     psql meta-commands and COPY data, blanked before parsing
+    parse    tokens, statements and syntax errors; offsets -> lines
+    driver   files in order, statement by statement; the manifests of the end state
+    follow   the statements that matter besides CREATE INDEX; relations: what they created
+    naming   the name PostgreSQL gives an index without one
     spec     an ``IndexStmt`` -> the spec (checked by the operator's own validation)
     text     the user's own text of expressions and predicates, checked to re-parse
-    render   metadata (name, namespace, description from comments) and the YAML stream
-    tags     the names of skipped statements
+    render   metadata (name, namespace, annotations) and the YAML stream
+    model    options in, diagnostics and results out, ``Inexpressible``; tags: skipped statements
 
 Diagnostics go to standard error as ``FILE:LINE: message`` (notes) and
 ``FILE:LINE: error: message`` (errors); LINE is the line of the statement's first token.
@@ -22,7 +31,7 @@ Exit codes (also in HELP_EPILOG):
     0  every CREATE INDEX statement was converted (notes allowed; also when there were none)
     1  at least one statement could not be converted, or a file has a syntax error;
        the statements that could be converted are still printed
-    2  usage error (bad option value, no input) or a file could not be read; nothing is printed
+    2  usage error (bad option value, no input) or an input could not be read; nothing is printed
 """
 
 from __future__ import annotations
@@ -30,9 +39,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
-from pglast import ast
-
-from dbindex_operator.tools.importing import parse, render, spec, tags
+from dbindex_operator.tools.importing import inputs
+from dbindex_operator.tools.importing.driver import Importer
+from dbindex_operator.tools.importing.inputs import STDIN_NAME, STDIN_PATH
+from dbindex_operator.tools.importing.layouts import TOOLS
 from dbindex_operator.tools.importing.model import (
     DEFAULT_DELETION_POLICY,
     DELETION_POLICIES,
@@ -42,8 +52,12 @@ from dbindex_operator.tools.importing.model import (
     Options,
     option_problems,
 )
-from dbindex_operator.tools.importing.parse import STDIN_NAME, STDIN_PATH
-from dbindex_operator.tools.importing.render import DESCRIPTION_ANNOTATION, dump
+from dbindex_operator.tools.importing.render import (
+    DESCRIPTION_ANNOTATION,
+    MIGRATION_ANNOTATION,
+    SOURCE_ANNOTATION,
+    dump,
+)
 from dbindex_operator.tools.importing.text import reparses_to
 
 __all__ = [
@@ -54,8 +68,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "HELP_EPILOG",
+    "MIGRATION_ANNOTATION",
+    "SOURCE_ANNOTATION",
     "STDIN_NAME",
     "STDIN_PATH",
+    "TOOLS",
     "Diagnostic",
     "ImportResult",
     "Inexpressible",
@@ -72,20 +89,30 @@ EXIT_NOT_CONVERTED: Final = 1
 EXIT_USAGE: Final = 2
 
 HELP_EPILOG: Final = """\
-Reads SQL migration files (- for standard input) and prints one DatabaseIndex manifest per
-CREATE INDEX statement as a YAML stream. Other statements are skipped with a note on standard
-error. SQL comments directly above a statement become the dbindex.dev/description annotation.
+Reads SQL migration files (- for standard input) and migration directories, in the order given,
+and prints one DatabaseIndex manifest per CREATE INDEX statement as a YAML stream. Other
+statements are skipped with a note on standard error. SQL comments directly above a statement
+become the dbindex.dev/description annotation.
+
+A directory is read the way its migration tool runs it: SQLx (NNN_name.sql, .up.sql), Flyway
+(V1_2__name.sql, then R__name.sql), golang-migrate (N_name.up.sql), goose (-- +goose Up), dbmate
+(-- migrate:up) or plain numbered files, in version order (--tool forces the layout). Its
+manifests carry the annotations dbindex.dev/source (FILE:LINE) and dbindex.dev/migration (the
+version). The migrations are followed to their end state: an index dropped later gets no
+manifest, a renamed one the new name; SET search_path decides the schema of unqualified tables;
+psql meta-commands (\\set, \\connect, ...) are skipped. An index without a name gets the name
+PostgreSQL would give it (--require-names refuses it instead).
 
 A CREATE INDEX that a manifest cannot express is reported as FILE:LINE: error: ... and not
-printed: an index without a name, ON ONLY, operator class parameters, a database-qualified table,
-an identifier longer than 63 bytes, anything the operator itself would refuse (such as an access
+printed: ON ONLY, operator class parameters, a database-qualified table, a temporary table, an
+identifier longer than 63 bytes, anything the operator itself would refuse (such as an access
 method it does not support).
 
 exit codes:
   0  every CREATE INDEX statement was converted (notes allowed; also when there were none)
   1  at least one statement could not be converted, or a file has a syntax error
      (the statements that could be converted are still printed)
-  2  usage error or unreadable file (nothing is printed)
+  2  usage error or unreadable input (nothing is printed)
 """
 
 
@@ -99,29 +126,40 @@ def run(
     stdin: TextIO,
     stdout: TextIO,
     stderr: TextIO,
+    tool: str | None = None,
+    require_names: bool = False,
 ) -> int:
-    """Convert every file in ``paths`` and print the manifests; return the exit code."""
+    """Convert every input in ``paths`` and print the manifests; return the exit code."""
     options = Options(namespace, secret, key, deletion_policy)
     problems = option_problems(options)
     if not paths:
         problems.append(f"no input files given (use {STDIN_PATH} for standard input)")
+    if tool is not None and tool not in TOOLS:
+        problems.append(f"tool {tool!r} is not one of {', '.join(TOOLS)}")
     for problem in problems:
         print(f"error: {problem}", file=stderr)
-    sources = None if problems else parse.read_inputs(paths, stdin, stderr)
-    if sources is None:
+    read = None if problems else inputs.read_inputs(paths, stdin, stderr, tool)
+    if read is None:
         return EXIT_USAGE
 
-    taken: set[str] = set()
-    manifests: list[dict[str, Any]] = []
-    failed = False
-    for filename, sql in sources:
-        result = _convert(sql, filename, options, taken)
-        for diagnostic in result.diagnostics:
-            print(diagnostic, file=stderr)
-        manifests.extend(result.manifests)
-        failed = failed or bool(result.errors)
+    importer = Importer(options, require_names=require_names)
+    for given in read:
+        importer.diagnostics.extend(given.diagnostics)
+        indexes = 0
+        for source in given.sources:
+            indexes += importer.add_file(
+                source.filename, source.sql, version=source.version, note_empty=not given.tree
+            )
+        if given.tree and indexes == 0:
+            importer.diagnostics.append(
+                Diagnostic(given.path, None, "no CREATE INDEX statements found")
+            )
+    manifests = importer.manifests()
+    for diagnostic in importer.diagnostics:
+        print(diagnostic, file=stderr)
     if manifests:
         dump(manifests, stdout)
+    failed = any(d.error for d in importer.diagnostics)
     return EXIT_NOT_CONVERTED if failed else EXIT_OK
 
 
@@ -134,61 +172,17 @@ def convert(
     key: str | None,
     deletion_policy: str,
     taken: set[str] | None = None,
+    require_names: bool = False,
+    version: str | None = None,
 ) -> ImportResult:
-    """Convert one file's text. ``taken`` holds metadata names already used in the output (it is
-    updated), so that names stay unique across files; raises ValueError on bad options."""
+    """Convert one file's text (as migration ``version`` of a tree, if given). ``taken`` holds
+    metadata names already used in the output (it is updated), so that names stay unique across
+    files; raises ValueError on bad options."""
     options = Options(namespace, secret, key, deletion_policy)
     problems = option_problems(options)
     if problems:
         raise ValueError("; ".join(problems))
-    return _convert(sql, filename, options, set() if taken is None else taken)
-
-
-def _convert(sql: str, filename: str, options: Options, taken: set[str]) -> ImportResult:
-    result = ImportResult()
-    file, statements, syntax_errors = parse.split(sql, filename)
-    result.diagnostics.extend(syntax_errors)
-    indexes = 0
-    for statement in statements:
-        indexes += _convert_statement(file, statement, options, taken, result)
-    result.diagnostics.sort(key=lambda d: d.line or 0)  # syntax errors among the statements
-    if indexes == 0 and not syntax_errors:
-        result.diagnostics.append(Diagnostic(filename, None, "no CREATE INDEX statements found"))
-    return result
-
-
-def _convert_statement(
-    file: parse.SourceFile,
-    statement: parse.Statement,
-    options: Options,
-    taken: set[str],
-    result: ImportResult,
-) -> int:
-    """Append the statement's manifest or diagnostic; return how many CREATE INDEX it held."""
-    first, line = parse.head(file, statement)
-    node = statement.node
-    if isinstance(node, ast.CreateSchemaStmt) and any(
-        isinstance(e, ast.IndexStmt) for e in node.schemaElts or ()
-    ):
-        why = "cannot express CREATE INDEX inside CREATE SCHEMA: make it a statement of its own"
-        result.diagnostics.append(Diagnostic(file.filename, line, why, error=True))
-        return 1
-    if not isinstance(node, ast.IndexStmt):
-        note = f"skipped {tags.statement_tag(node)} statement"
-        result.diagnostics.append(Diagnostic(file.filename, line, note))
-        return 0
-    try:
-        tokens = parse.code_tokens(file, first, statement.end)
-        index_spec = spec.build(file, statement, node, tokens, options)
-    except Inexpressible as exc:
-        result.diagnostics.append(Diagnostic(file.filename, line, str(exc), error=True))
-        return 1
-    result.manifests.append(
-        render.manifest(
-            index_spec,
-            name=render.unique_name(render.base_name(node.idxname or ""), taken),
-            namespace=options.namespace,
-            description=render.description(file, first),
-        )
-    )
-    return 1
+    importer = Importer(options, require_names=require_names, taken=taken)
+    importer.add_file(filename, sql, version=version)
+    manifests: list[dict[str, Any]] = importer.manifests()
+    return ImportResult(manifests, importer.diagnostics)

@@ -1,5 +1,5 @@
-"""From input files to located statements: read every input, scan each text into pglast tokens
-(comments included), split it into statements, and map offsets to the line numbers diagnostics
+"""From a file's text to located statements: scan the text into pglast tokens (comments
+included), split it into statements, and map offsets to the line numbers diagnostics
 show (``FILE:LINE``, the line of a statement's first token).
 
 A file with a syntax error is parsed again one statement at a time, so that one typo does not
@@ -15,43 +15,15 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
-from typing import Final, TextIO
+from typing import Final
 
 from pglast import ast, parser
 
 from dbindex_operator.tools.importing.model import Diagnostic
 
-STDIN_PATH: Final = "-"
-STDIN_NAME: Final = "<stdin>"
-
 # Scanner token names.
 COMMENTS: Final = frozenset({"SQL_COMMENT", "C_COMMENT"})
 OPEN, CLOSE, COMMA, SEMICOLON = "ASCII_40", "ASCII_41", "ASCII_44", "ASCII_59"
-
-
-def read_inputs(
-    paths: Sequence[str], stdin: TextIO, stderr: TextIO
-) -> list[tuple[str, str]] | None:
-    """Read every input before converting any, so an unreadable file prints nothing at all:
-    ``(filename, text)`` pairs, or None after printing why to ``stderr``."""
-    sources: list[tuple[str, str]] = []
-    ok = True
-    if list(paths).count(STDIN_PATH) > 1:
-        print(f"error: {STDIN_PATH} (standard input) given more than once", file=stderr)
-        return None
-    for path in paths:
-        try:
-            if path == STDIN_PATH:
-                sources.append((STDIN_NAME, stdin.read()))
-            else:
-                with open(path, encoding="utf-8") as f:
-                    sources.append((path, f.read()))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            print(f"{path}: error: cannot read: {reason}", file=stderr)
-            ok = False
-    return sources if ok else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Everything in a manifest besides its spec, and the YAML text out: the envelope (apiVersion,
 kind, metadata), ``metadata.name`` derived from the index name and kept unique in the output,
-the SQL comments directly above a statement as the ``dbindex.dev/description`` annotation, and
+the SQL comments directly above a statement as the ``dbindex.dev/description`` annotation (and,
+for a migration tree, ``dbindex.dev/source`` and ``dbindex.dev/migration``), and
 the ``---``-separated YAML stream with multi-line text as readable ``|`` blocks."""
 
 from __future__ import annotations
@@ -15,20 +16,34 @@ from dbindex_operator.core import settings
 from dbindex_operator.tools.importing.parse import COMMENTS, SourceFile
 
 DESCRIPTION_ANNOTATION: Final = f"{settings.GROUP}/description"
+SOURCE_ANNOTATION: Final = f"{settings.GROUP}/source"
+MIGRATION_ANNOTATION: Final = f"{settings.GROUP}/migration"
 
 _MAX_NAME_LENGTH: Final = 63  # metadata.name is kept to a DNS-1123 label
 _NOT_IN_LABEL: Final = re.compile(r"[^a-z0-9-]")
 
 
 def manifest(
-    spec: dict[str, Any], *, name: str, namespace: str | None, description: str
+    spec: dict[str, Any],
+    *,
+    name: str,
+    namespace: str | None,
+    description: str,
+    source: str | None = None,
+    migration: str | None = None,
 ) -> dict[str, Any]:
-    """The DatabaseIndex object around ``spec``; an empty description adds no annotation."""
+    """The DatabaseIndex object around ``spec``; an empty description adds no annotation, and
+    ``source`` (``FILE:LINE``) and ``migration`` (its version) are annotations when given."""
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
-    if description:
-        metadata["annotations"] = {DESCRIPTION_ANNOTATION: description}
+    annotations = {
+        DESCRIPTION_ANNOTATION: description,
+        SOURCE_ANNOTATION: source,
+        MIGRATION_ANNOTATION: migration,
+    }
+    if any(annotations.values()):
+        metadata["annotations"] = {k: v for k, v in annotations.items() if v}
     return {
         "apiVersion": f"{settings.GROUP}/{settings.VERSION}",
         "kind": settings.KIND,

@@ -1,6 +1,6 @@
 """One CREATE INDEX (a pglast ``IndexStmt``) -> the ``spec`` of its DatabaseIndex, or
 ``Inexpressible`` saying why no manifest can express it faithfully (ON ONLY, opclass parameters,
-no index name, an identifier PostgreSQL would truncate, ...): a manifest that builds a different
+an identifier PostgreSQL would truncate, ...): a manifest that builds a different
 index than the migration would be worse than none.
 
 Fields are written in the order the CRD documents them. Every spec is finally run through the
@@ -36,11 +36,15 @@ def build(
     node: ast.IndexStmt,
     tokens: list[parser.Token],
     options: Options,
+    *,
+    schema: str | None,
+    name: str,
 ) -> dict[str, Any]:
-    """The spec for ``node``, whose code tokens (no comments, no ';') are ``tokens``; raises
-    Inexpressible."""
+    """The spec for ``node``, whose code tokens (no comments, no ';') are ``tokens``, on the table
+    in ``schema`` (None: the default, left out) under the index name ``name`` (the statement's,
+    or the one PostgreSQL would choose); raises Inexpressible."""
     _check_identifiers(file, tokens)
-    spec = _spec(file, statement, node, tokens, options)
+    spec = _spec(file, statement, node, tokens, options, schema, name)
     _check_operator_accepts(spec)
     return spec
 
@@ -76,6 +80,8 @@ def _spec(
     node: ast.IndexStmt,
     tokens: list[parser.Token],
     options: Options,
+    schema: str | None,
+    name: str,
 ) -> dict[str, Any]:
     relation = node.relation
     assert relation is not None and relation.relname is not None
@@ -88,17 +94,15 @@ def _spec(
             f"cannot express the database-qualified table {relation.catalogname}."
             f"{relation.schemaname}.{relation.relname}: the Secret chooses the database"
         )
-    if not node.idxname:
-        raise Inexpressible("the index has no name: a DatabaseIndex needs an explicit name")
 
     secret_ref = {"name": options.secret}
     if options.key is not None:
         secret_ref["key"] = options.key
     spec: dict[str, Any] = {"connection": {"secretRef": secret_ref}}
-    if relation.schemaname:
-        spec["schema"] = relation.schemaname
+    if schema is not None:
+        spec["schema"] = schema
     spec["table"] = relation.relname
-    spec["name"] = node.idxname
+    spec["name"] = name
     if node.accessMethod and node.accessMethod != "btree":
         spec["method"] = node.accessMethod
     if node.unique:
