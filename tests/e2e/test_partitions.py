@@ -272,3 +272,30 @@ def test_writes_keep_flowing_during_the_whole_build(db: Target, kube: Kube) -> N
         kube.wait(db.namespace, "events-k", is_ready, timeout=180)
     assert writer.count > 50 and writer.errors == []
     assert writer.slowest < 2.0, f"a write waited {writer.slowest:.2f}s"
+
+
+def test_replacing_the_definition_of_a_partitioned_index(db: Target, kube: Kube) -> None:
+    """A second tree is built under the replacement name, then the names on the partitioned
+    table are swapped in one transaction and the old tree dropped: never a moment without it."""
+    _range_table(db.dsn)
+    kube.create(db.namespace, "events-k", _spec())
+    kube.wait(db.namespace, "events-k", is_ready, timeout=90)
+    kube.patch(db.namespace, "events-k", {"spec": {"columns": [{"column": "k"}, {"column": "id"}]}})
+    kube.wait(
+        db.namespace,
+        "events-k",
+        lambda s: s.get("observedGeneration") == 2 and is_ready(s),
+        timeout=120,
+        what="Ready with the new definition",
+    )
+    ours = definitions_by_table(db.dsn, "events_k")
+    assert len(ours) == 7 and all(d.endswith("(k, id)") for d in ours.values()), ours
+    left = sql(
+        db.dsn,
+        "SELECT relname FROM pg_class WHERE relname LIKE '%\\_dbinew\\_%' "
+        "OR relname LIKE '%\\_dbiold\\_%'",
+    )
+    assert left == [] and invalid_indexes(db.dsn) == []
+    sql(db.dsn, "DROP INDEX events_k")
+    sql(db.dsn, "CREATE INDEX events_k ON events (k, id)")
+    assert definitions_by_table(db.dsn, "events_k") == ours

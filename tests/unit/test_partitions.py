@@ -57,9 +57,15 @@ PARENTS = {"root": (TOP,), "sub": (SUBIDX,)}
 @pytest.mark.parametrize(
     ("nodes", "retries", "expected"),
     [
-        pytest.param(tree(), {}, actions.CreateParents((ROOT, SUB)), id="parents-first"),
-        pytest.param(tree(root=(TOP,)), {}, actions.CreateParents((SUB,)), id="missing-sub"),
-        pytest.param(tree(**PARENTS), {}, actions.BuildPartition(LEAF3), id="biggest-leaf-first"),
+        pytest.param(
+            tree(), {}, actions.CreateParents((ROOT, SUB), "events_k"), id="parents-first"
+        ),
+        pytest.param(
+            tree(root=(TOP,)), {}, actions.CreateParents((SUB,), "events_k"), id="missing-sub"
+        ),
+        pytest.param(
+            tree(**PARENTS), {}, actions.BuildPartition(LEAF3, "events_k"), id="biggest-leaf-first"
+        ),
         pytest.param(
             tree(**PARENTS, leaf3=(_i(300, P("events_k", "events_2b")),)),
             {},
@@ -69,7 +75,7 @@ PARENTS = {"root": (TOP,), "sub": (SUBIDX,)}
         pytest.param(
             tree(**PARENTS, leaf3=(_i(300, P("events_k", "events_2b"), valid=False),)),
             {},
-            actions.DropPartitionLeftover(LEAF3),
+            actions.DropPartitionLeftover(LEAF3, P("events_k", "events_2b")),
             id="leftover-dropped",
         ),
         pytest.param(
@@ -81,7 +87,7 @@ PARENTS = {"root": (TOP,), "sub": (SUBIDX,)}
         pytest.param(
             tree(**PARENTS, leaf1=(_i(110, "events_1_other", sig={**WANT, "unique": True}),)),
             {},
-            actions.BuildPartition(LEAF3),
+            actions.BuildPartition(LEAF3, "events_k"),
             id="different-index-not-attached",
         ),
         pytest.param(
@@ -91,13 +97,13 @@ PARENTS = {"root": (TOP,), "sub": (SUBIDX,)}
                 builder={LEAF3: catalog.Progress(pid=5, index_relid=300)},
             ),
             {},
-            actions.BuildPartition(LEAF1),
+            actions.BuildPartition(LEAF1, "events_k"),
             id="a-building-leaf-is-left-alone",
         ),
         pytest.param(
             tree(**PARENTS),
             {LEAF3: partitions.Retry(retry_in=30)},
-            actions.BuildPartition(LEAF1),
+            actions.BuildPartition(LEAF1, "events_k"),
             id="backing-off-leaf-waits-others-go",
         ),
         pytest.param(
@@ -172,17 +178,17 @@ def test_statements_of_each_step() -> None:
     nodes = tree(**PARENTS, leaf1=(_i(110, P("events_k", "events_1")),))
     state = catalog.IndexState(table_oid=ROOT, table_kind="p", partitions=nodes)
     sub_index, leaf_index = P("events_k", "events_2"), P("events_k", "events_1")
-    assert plan.statements(SPEC, state, actions.CreateParents((ROOT, SUB))) == [
+    assert plan.statements(SPEC, state, actions.CreateParents((ROOT, SUB), "events_k")) == [
         "CREATE INDEX IF NOT EXISTS events_k ON ONLY public.events USING btree (k)",
         f"CREATE INDEX IF NOT EXISTS {sub_index} ON ONLY public.events_2 USING btree (k)",
     ]
     assert plan.statements(SPEC, state, actions.AttachPartitions(((110, 100),))) == [
         f"ALTER INDEX public.events_k ATTACH PARTITION public.{leaf_index}"
     ]
-    assert plan.statements(SPEC, state, actions.BuildPartition(LEAF1)) == [
+    assert plan.statements(SPEC, state, actions.BuildPartition(LEAF1, "events_k")) == [
         f"CREATE INDEX CONCURRENTLY {leaf_index} ON public.events_1 USING btree (k)"
     ]
-    assert plan.statements(SPEC, state, actions.DropPartitionLeftover(LEAF1)) == [
+    assert plan.statements(SPEC, state, actions.DropPartitionLeftover(LEAF1, leaf_index)) == [
         f"DROP INDEX CONCURRENTLY IF EXISTS public.{leaf_index}"
     ]
 
@@ -237,3 +243,95 @@ def test_deletion_drops_our_unattached_partition_indexes_first() -> None:
     assert plan.decide_deletion(SPEC, state, working=False) == plan.DropIndex(
         only_invalid=False, name=mine, schema="public"
     )
+
+
+NEW = names.replacement("events_k")
+OTHER = {**WANT, "keys": [["k", None, None, True, True]]}
+
+
+def _pstate(nodes: tuple[partitions.Node, ...], **fields: Any) -> catalog.IndexState:
+    base: dict[str, Any] = {
+        "table_oid": ROOT,
+        "table_kind": "p",
+        "relation_oid": 100,
+        "relation_kind": "I",
+        "on_table": True,
+        "valid": True,
+        "signature": OTHER,
+        "partitions": nodes,
+    }
+    return catalog.IndexState(**{**base, **fields})
+
+
+DONE = tree(
+    root=(_i(100, "events_k"),),
+    sub=(_i(200, P("events_k", "events_2"), parent=100),),
+    leaf1=(_i(110, "x", parent=100),),
+    leaf2=(_i(210, "y", parent=200),),
+    leaf3=(_i(220, "z", parent=200),),
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        pytest.param(
+            _pstate(DONE), actions.CreateParents((ROOT, SUB), NEW), id="replacement-tree-starts"
+        ),
+        pytest.param(
+            _pstate(DONE, replacement_oid=900, replacement_valid=True, replacement_signature=WANT),
+            actions.Swap(),
+            id="replacement-complete-swapped",
+        ),
+        pytest.param(_pstate(DONE, retired_oid=901), actions.DropRetired(), id="retired-dropped"),
+        pytest.param(
+            _pstate(DONE, signature=WANT, replacement_oid=900),
+            actions.DropReplacement(),
+            id="stale-replacement-dropped",
+        ),
+        pytest.param(_pstate(DONE, signature=WANT), actions.Ready(adopted=False), id="ready"),
+    ],
+)
+def test_replacing_a_partitioned_index(state: catalog.IndexState, expected: Any) -> None:
+    assert plan.decide(SPEC, state, WANT, plan.History(managed=True)) == expected
+
+
+def test_a_leaf_index_of_an_earlier_definition_is_dropped_not_attached() -> None:
+    stale = _i(300, P("events_k", "events_2b"), sig=OTHER)
+    nodes = tree(**PARENTS, leaf3=(stale,))
+    assert partitions.decide(SPEC, nodes, WANT, {}) == actions.DropPartitionLeftover(
+        LEAF3, stale.name
+    )
+
+
+def test_swap_of_a_partitioned_index_drops_without_concurrently() -> None:
+    state = _pstate(DONE, clustered=True, stat_targets=((1, 100),))
+    assert plan.statements(SPEC, state, actions.Swap()) == [
+        "BEGIN",
+        f"ALTER INDEX public.events_k RENAME TO {names.retired('events_k')}",
+        f"ALTER INDEX public.{NEW} RENAME TO events_k",
+        # The old tree's derived sub-table index steps aside (x, y, z keep their own names).
+        f"ALTER INDEX public.{P('events_k', 'events_2')} "
+        f"RENAME TO {P(names.retired('events_k'), 'events_2')}",
+        "COMMIT",
+        f"DROP INDEX IF EXISTS public.{names.retired('events_k')}",
+    ]
+
+
+def test_swap_renames_move_both_trees_names() -> None:
+    new_sub = _i(400, P(NEW, "events_2"), parent=900)
+    nodes = tree(
+        root=(_i(100, "events_k"), _i(900, NEW)),
+        sub=(_i(200, P("events_k", "events_2"), parent=100), new_sub),
+        leaf1=(
+            _i(110, P("events_k", "events_1"), parent=100),
+            _i(410, P(NEW, "events_1"), parent=900),
+        ),
+    )
+    old = names.retired("events_k")
+    assert partitions.swap_renames(SPEC, nodes) == [
+        ("public", P("events_k", "events_1"), P(old, "events_1")),
+        ("public", P("events_k", "events_2"), P(old, "events_2")),
+        ("public", P(NEW, "events_1"), P("events_k", "events_1")),
+        ("public", P(NEW, "events_2"), P("events_k", "events_2")),
+    ]

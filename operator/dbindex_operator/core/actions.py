@@ -93,9 +93,11 @@ class DropRetired:
 
 @dataclasses.dataclass(frozen=True)
 class CreateParents:
-    """CREATE INDEX IF NOT EXISTS ... ON ONLY for these partitioned tables (oids), top down."""
+    """CREATE INDEX IF NOT EXISTS ... ON ONLY for these partitioned tables (oids), top down.
+    `index`: the name on the partitioned table (the declared one, or its replacement's)."""
 
     tables: tuple[int, ...]
+    index: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +112,15 @@ class BuildPartition:
     """CREATE INDEX CONCURRENTLY of the index on one leaf partition (its table oid)."""
 
     table: int
+    index: str
 
 
 @dataclasses.dataclass(frozen=True)
 class DropPartitionLeftover:
-    """DROP INDEX CONCURRENTLY of our INVALID index on one leaf partition (its table oid)."""
+    """DROP INDEX CONCURRENTLY of our INVALID (or stale) index on one leaf partition."""
 
     table: int
+    index: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -121,10 +121,10 @@ STATE: Final = f"""
     LEFT JOIN exclusive lt ON lt.relation = x.indrelid
     LEFT JOIN exclusive li ON li.relation = x.indexrelid
     LEFT JOIN pg_class it ON it.relnamespace = n.oid AND it.relname = w.replacement_name
-                         AND it.relkind = 'i'
+                         AND it.relkind IN ('i', 'I')
     LEFT JOIN pg_index xt ON xt.indexrelid = it.oid AND xt.indrelid = t.oid
     LEFT JOIN pg_class ir ON ir.relnamespace = n.oid AND ir.relname = w.retired_name
-                         AND ir.relkind = 'i'
+                         AND ir.relkind IN ('i', 'I')
     LEFT JOIN LATERAL (
         SELECT {PROGRESS_COLUMNS}
         FROM pg_stat_progress_create_index p

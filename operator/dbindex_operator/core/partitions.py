@@ -106,6 +106,16 @@ def index_name(spec: specs.IndexSpec, tree: Sequence[Node], node: Node) -> str:
 
 
 def own_index(spec: specs.IndexSpec, tree: Sequence[Node], node: Node) -> PartIndex | None:
+    """spec's index on `node`: on the partitioned table the one of the declared name; below it
+    the one attached to the parent table's (whatever its name: after a replacement's swap the
+    children keep the names they were built under), else the one of our derived name."""
+    if node.parent is not None:
+        parent = next((n for n in tree if n.oid == node.parent), None)
+        parent_index = None if parent is None else own_index(spec, tree, parent)
+        if parent_index is not None:
+            attached = next((i for i in node.indexes if i.parent == parent_index.oid), None)
+            if attached is not None:
+                return attached
     wanted = index_name(spec, tree, node)
     return next((i for i in node.indexes if i.name == wanted), None)
 
@@ -142,7 +152,7 @@ def decide(
     by_oid = {node.oid: node for node in tree}
     missing = tuple(n.oid for n in tree if not n.leaf and own_index(spec, tree, n) is None)
     if missing:
-        return actions.CreateParents(missing)
+        return actions.CreateParents(missing, spec.name)
     attach: list[tuple[int, int]] = []  # (child index oid, parent index oid)
     builds: list[Node] = []
     for node in tree[1:]:
@@ -161,9 +171,9 @@ def decide(
         mine = own_index(spec, tree, node)
         if node.builder is not None:
             continue  # one build per table: it waits for the table's current build
-        if mine is not None and not mine.valid:
-            return actions.DropPartitionLeftover(node.oid)
-        return actions.BuildPartition(node.oid)
+        if mine is not None:  # INVALID, or built for an earlier definition
+            return actions.DropPartitionLeftover(node.oid, mine.name)
+        return actions.BuildPartition(node.oid, spec.name)
     root = own_index(spec, tree, tree[0])
     if root is not None and root.valid:
         return actions.Ready(adopted=False)
@@ -199,8 +209,16 @@ def _node_step(
         return mine if mine is not None and mine.valid else None
     if mine is not None and node.builder is not None and node.builder.index_relid == mine.oid:
         return None  # being built right now
-    if mine is not None and mine.valid:
+    stale = (
+        mine is not None
+        and desired is not None
+        and mine.signature is not None
+        and bool(definitions.differences(desired, mine.signature))
+    )
+    if mine is not None and mine.valid and not stale:
         return mine
+    if stale:
+        return "build"  # dropped first (DropPartitionLeftover), then built again
     if mine is None and desired is not None:
         for index in node.indexes:
             matches = index.signature is not None and not definitions.differences(
@@ -262,3 +280,21 @@ def nodes_from_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[Node, ...]:
             )
         )
     return tuple(result)
+
+
+def swap_renames(spec: specs.IndexSpec, tree: Sequence[Node]) -> list[tuple[str, str, str]]:
+    """The partition indexes' renames that go with a swap: the old tree's derived names move to
+    the retired name's, then the new tree's to the declared name's, so the next replacement
+    finds its derived names free. (schema, from, to), old tree first."""
+    old_root, new_root = spec.name, names.replacement(spec.name)
+    new_spec = dataclasses.replace(spec, name=new_root)
+    result = []
+    for owner, source, target in (
+        (spec, old_root, names.retired(old_root)),
+        (new_spec, new_root, old_root),
+    ):
+        for node in tree[1:]:
+            index = own_index(owner, tree, node)
+            if index is not None and index.name == names.partition(source, node.name):
+                result.append((node.schema, index.name, names.partition(target, node.name)))
+    return result

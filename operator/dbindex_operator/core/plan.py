@@ -121,7 +121,8 @@ def _partitioned(
     history: History,
     where: str,
 ) -> Action:
-    """An index on a partitioned table: core/partitions.py, once the definition is known."""
+    """An index on a partitioned table: core/partitions.py builds the tree; a replacement builds
+    a second tree under the replacement name and swaps the names on the partitioned table."""
     index = f"{spec.schema}.{spec.name}"
     if state.index_exists and (state.relation_kind != "I" or not state.on_table):
         return Fail("NameConflict", f"{index} exists and is not an index on {where}")
@@ -131,19 +132,28 @@ def _partitioned(
         return history.failed
     if desired is None:
         return history.definition_error or (_backing_off(history) if history.retry_in else Probe())
-    if state.index_exists and state.valid:
-        if state.locked_by is not None:
-            return _locked(state.locked_by, where)
-        diffs = definitions.differences(desired, state.signature or {})
-        if diffs:
-            return Fail(
-                "DefinitionMismatch",
-                f"the index on the partitioned table {where} differs from the spec "
-                f"({'; '.join(diffs)}); replacing indexes on partitioned tables is not "
-                "supported yet: create a new DatabaseIndex under another name, then delete "
-                "this one",
-            )
-    return partitions.decide(spec, state.partitions, desired, history.partition_retries)
+    tree, retries = state.partitions, history.partition_retries
+    if not (state.index_exists and state.valid):
+        return replacement.cleanup(state, where) or partitions.decide(spec, tree, desired, retries)
+    if state.locked_by is not None:
+        return _locked(state.locked_by, where)
+    diffs = tuple(definitions.differences(desired, state.signature or {}))
+    if not diffs:
+        return replacement.cleanup(state, where) or partitions.decide(spec, tree, desired, retries)
+    started = state.replacement_oid is not None or state.retired_oid is not None
+    refused = None if started else replacement.refusal(spec, state, history, index, diffs)
+    if refused is not None:
+        return refused
+    if state.retired_oid is not None:
+        return DropRetired()
+    if state.replacement_oid is not None and state.replacement_valid:
+        if state.replacement_signature is None:
+            return _locked(state.locked_by or 0, where)
+        if definitions.differences(desired, state.replacement_signature):
+            return DropReplacement()
+        return Swap()
+    new = dataclasses.replace(spec, name=names.replacement(spec.name))
+    return partitions.decide(new, tree, desired, retries)
 
 
 def _drift(history: History, found: str) -> str | None:
@@ -220,13 +230,17 @@ def decide_deletion(
     if state.replacement_building or (state.built_by_someone and state.builder is not None):
         assert state.builder is not None
         return WaitForBuild(state.builder)
+    concurrently = state.table_kind != "p"
     if state.replacement_oid is not None:  # ours, never the user's: whatever the policy
-        return DropIndex(only_invalid=False, name=names.replacement(spec.name))
+        return DropIndex(False, name=names.replacement(spec.name), concurrently=concurrently)
     if state.retired_oid is not None:
-        return DropIndex(only_invalid=False, name=names.retired(spec.name))
+        return DropIndex(False, name=names.retired(spec.name), concurrently=concurrently)
+    new = dataclasses.replace(spec, name=names.replacement(spec.name))
     for node in state.partitions[1:]:  # our own partition indexes not attached (yet)
-        mine = partitions.own_index(spec, state.partitions, node)
-        if mine is not None and mine.parent is None and node.leaf:
+        for owner in (spec, new):
+            mine = partitions.own_index(owner, state.partitions, node)
+            if mine is None or mine.parent is not None or not node.leaf:
+                continue
             if node.builder is not None and node.builder.index_relid == mine.oid:
                 return WaitForBuild(node.builder)
             return DropIndex(only_invalid=False, name=mine.name, schema=node.schema)

@@ -42,7 +42,7 @@ def decide(
         return leftover or actions.Ready(adopted=not history.built_here)
     index = f"{spec.schema}.{spec.name}"
     started = state.replacement_oid is not None or state.retired_oid is not None
-    refused = None if started else _refusal(spec, state, history, index, diffs)
+    refused = None if started else refusal(spec, state, history, index, diffs)
     if refused is not None:  # a replacement once started (approved) is carried forward
         return refused
     if state.retired_oid is not None:
@@ -91,7 +91,7 @@ def cleanup(state: catalog.IndexState, where: str) -> actions.Action | None:
     return None
 
 
-def _refusal(
+def refusal(
     spec: specs.IndexSpec,
     state: catalog.IndexState,
     history: History,

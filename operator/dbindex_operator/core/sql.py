@@ -9,6 +9,7 @@ We render it ourselves rather than through a deparser: the text is asserted exac
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pglast import keywords
 
@@ -110,11 +111,16 @@ def probe_statements(spec: specs.IndexSpec, probe_table: str) -> list[str]:
     ]
 
 
-def swap_statements(spec: specs.IndexSpec, state: catalog.IndexState) -> list[str]:
+def swap_statements(
+    spec: specs.IndexSpec,
+    state: catalog.IndexState,
+    renames: Sequence[tuple[str, str, str]] = (),
+) -> list[str]:
     """The body of the swap transaction (BEGIN/COMMIT around it; the session's lock_timeout
     bounds every lock it takes): the old index steps aside to its retired name, the replacement
     takes the declared name, and what the old one had that the spec does not say is carried
-    over: CLUSTER ON, the comment, statistics targets of expression columns still there."""
+    over: CLUSTER ON, the comment, statistics targets of expression columns still there.
+    `renames` (schema, from, to): the partition indexes of both trees, renamed alike."""
     table = qualified(spec.schema, spec.table)
     index = qualified(spec.schema, spec.name)
     result = [
@@ -122,11 +128,14 @@ def swap_statements(spec: specs.IndexSpec, state: catalog.IndexState) -> list[st
         f"ALTER INDEX {qualified(spec.schema, names.replacement(spec.name))} "
         f"RENAME TO {ident(spec.name)}",
     ]
-    if state.clustered and spec.method in CLUSTERABLE_METHODS and spec.where is None:
+    result += [f"ALTER INDEX {qualified(s, old)} RENAME TO {ident(new)}" for s, old, new in renames]
+    partitioned = state.table_kind == "p"  # CLUSTER and per-index statistics: not there
+    clusterable = spec.method in CLUSTERABLE_METHODS and spec.where is None and not partitioned
+    if state.clustered and clusterable:
         result.append(f"ALTER TABLE {table} CLUSTER ON {ident(spec.name)}")
     if state.comment is not None:
         result.append(f"COMMENT ON INDEX {index} IS {literal(state.comment)}")
-    for column, target in state.stat_targets:
+    for column, target in () if partitioned else state.stat_targets:
         if column <= len(spec.keys) and spec.keys[column - 1].expression is not None:
             result.append(f"ALTER INDEX {index} ALTER COLUMN {column} SET STATISTICS {target}")
     return result

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dbindex_operator.core import actions, catalog, names, partitions, sql
 from dbindex_operator.core import spec as specs
 
@@ -12,7 +14,13 @@ def statements(
 ) -> list[str]:
     """The SQL an action runs, in order (a replacement: all of its remaining steps)."""
     old, new = names.retired(spec.name), names.replacement(spec.name)
-    swap = ["BEGIN", *sql.swap_statements(spec, state), "COMMIT", sql.drop_index(spec.schema, old)]
+    concurrently = state.table_kind != "p"  # an index on a partitioned table: plain DROP
+    swap = [
+        "BEGIN",
+        *swap_body(spec, state),
+        "COMMIT",
+        sql.drop_index(spec.schema, old, concurrently=concurrently),
+    ]
     if isinstance(action, actions.Build):
         return [sql.create_index(spec)]
     if isinstance(action, actions.DropLeftover):
@@ -20,11 +28,11 @@ def statements(
     if isinstance(action, actions.BuildReplacement):
         return [sql.create_index(spec, name=new), *swap]
     if isinstance(action, actions.DropReplacement):
-        return [sql.drop_index(spec.schema, new)]
+        return [sql.drop_index(spec.schema, new, concurrently=concurrently)]
     if isinstance(action, actions.Swap):
         return swap
     if isinstance(action, actions.DropRetired):
-        return [sql.drop_index(spec.schema, old)]
+        return [sql.drop_index(spec.schema, old, concurrently=concurrently)]
     return _partition_statements(spec, state.partitions, action)
 
 
@@ -38,6 +46,7 @@ def _partition_statements(
         return sql.qualified(node.schema, node.name)
 
     if isinstance(action, actions.CreateParents):
+        spec = dataclasses.replace(spec, name=action.index)
         return [
             sql.create_index(
                 spec,
@@ -64,9 +73,14 @@ def _partition_statements(
         return result
     if isinstance(action, actions.BuildPartition):
         node = by_oid[action.table]
-        name = partitions.index_name(spec, tree, node)
+        name = partitions.index_name(dataclasses.replace(spec, name=action.index), tree, node)
         return [sql.create_index(spec, table=table(node), name=name)]
     if isinstance(action, actions.DropPartitionLeftover):
-        node = by_oid[action.table]
-        return [sql.drop_index(node.schema, partitions.index_name(spec, tree, node))]
+        return [sql.drop_index(by_oid[action.table].schema, action.index)]
     return []
+
+
+def swap_body(spec: specs.IndexSpec, state: catalog.IndexState) -> list[str]:
+    """The statements inside the swap transaction (the executor runs exactly these)."""
+    renames = partitions.swap_renames(spec, state.partitions) if state.partitions else []
+    return sql.swap_statements(spec, state, renames)

@@ -22,11 +22,16 @@ def for_action(
     if isinstance(action, plan.Swap):
         return replace.Swap(ctx, tracked, state)
     if isinstance(action, (plan.DropRetired, plan.DropReplacement)):
-        return replace.DropNamed(ctx, tracked, retired=isinstance(action, plan.DropRetired))
+        return replace.DropNamed(
+            ctx,
+            tracked,
+            retired=isinstance(action, plan.DropRetired),
+            concurrently=state.table_kind != "p",
+        )
     if isinstance(action, (actions.CreateParents, actions.AttachPartitions)):
         return partition.Statements(ctx, tracked, action, state)
     if isinstance(action, actions.BuildPartition):
-        return partition.BuildPartition(ctx, tracked, state, action.table)
+        return partition.BuildPartition(ctx, tracked, state, action.table, action.index)
     if isinstance(action, actions.DropPartitionLeftover):
-        return partition.DropPartitionLeftover(ctx, tracked, state, action.table)
+        return partition.DropPartitionLeftover(ctx, tracked, state, action.table, action.index)
     return None

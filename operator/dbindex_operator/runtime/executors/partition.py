@@ -5,6 +5,7 @@ retried alone and the partitions already built are kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -90,16 +91,24 @@ class BuildPartition(build.Build):
     kind = "build"
 
     def __init__(
-        self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState, table: int
+        self,
+        ctx: base.Context,
+        tracked: tracking.Tracked,
+        state: catalog.IndexState,
+        table: int,
+        index: str,
     ) -> None:
         super().__init__(ctx, tracked)
         self.tree = state.partitions
         self.node = next(n for n in self.tree if n.oid == table)
         self.slot_table = table
+        self.index = index  # on the partitioned table: the declared name or a replacement's
 
     @property
     def target(self) -> str:
-        return partitions.index_name(self.spec, self.tree, self.node)
+        return partitions.index_name(
+            dataclasses.replace(self.spec, name=self.index), self.tree, self.node
+        )
 
     @property
     def _attempt(self) -> str:
@@ -211,16 +220,26 @@ class DropPartitionLeftover(base.Executor):
     kind = "drop-leftover"
 
     def __init__(
-        self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState, table: int
+        self,
+        ctx: base.Context,
+        tracked: tracking.Tracked,
+        state: catalog.IndexState,
+        table: int,
+        index: str,
     ) -> None:
         super().__init__(ctx, tracked)
         self.node = next(n for n in state.partitions if n.oid == table)
-        self.name = partitions.index_name(self.spec, state.partitions, self.node)
+        self.name = index  # the leaf index itself
         self.slot_table = table
 
     async def run(self, job: tracking.Job) -> bool:
-        return await drop.drop_leftover(
-            self.ctx, self.tracked, name=self.name, schema=self.node.schema
+        return await ddl.drop(
+            self.ctx.params,
+            self.node.schema,
+            self.name,
+            self.ctx.config,
+            only_invalid=False,  # INVALID, or valid but built for an earlier definition
+            lock_timeout=self.spec.build.lock_timeout,
         )
 
     def outcome(self, result: base.Outcome) -> None:

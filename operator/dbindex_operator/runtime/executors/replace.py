@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from dbindex_operator.core import catalog, names, plan, sql, status
+from dbindex_operator.core import catalog, names, plan, statements, status
 from dbindex_operator.runtime import ddl, tracking
 from dbindex_operator.runtime.executors import base
 
@@ -21,7 +21,7 @@ class Swap(base.Executor):
         self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState
     ) -> None:
         super().__init__(ctx, tracked)
-        self.statements = sql.swap_statements(self.spec, state)
+        self.statements = statements.swap_body(self.spec, state)
 
     def start(self) -> None:
         self.ctx.reporter.report(
@@ -69,9 +69,17 @@ class DropNamed(base.Executor):
     """DROP INDEX CONCURRENTLY of one of our own indexes: the retired old one, or a replacement
     that is INVALID or was built for an earlier spec."""
 
-    def __init__(self, ctx: base.Context, tracked: tracking.Tracked, *, retired: bool) -> None:
+    def __init__(
+        self,
+        ctx: base.Context,
+        tracked: tracking.Tracked,
+        *,
+        retired: bool,
+        concurrently: bool = True,
+    ) -> None:
         super().__init__(ctx, tracked)
         self.retired = retired
+        self.concurrently = concurrently  # False: an index on a partitioned table
         self.kind = "drop-retired" if retired else "drop-replacement"  # type: ignore[misc]
         self.name = (names.retired if retired else names.replacement)(self.spec.name)
 
@@ -92,6 +100,7 @@ class DropNamed(base.Executor):
             self.ctx.config,
             only_invalid=False,
             lock_timeout=self.spec.build.lock_timeout,
+            concurrently=self.concurrently,
         )
 
     def outcome(self, result: base.Outcome) -> None:
