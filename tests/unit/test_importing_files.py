@@ -246,6 +246,14 @@ def test_a_table_found_on_the_path_is_noted_with_where_it_was_created() -> None:
     )
 
 
+def test_a_table_used_before_it_is_created_if_not_exists_counts_as_created() -> None:
+    result = convert(
+        "CREATE INDEX i ON b.t (a);\nCREATE TABLE IF NOT EXISTS b.t (a int);\n"
+        "SET search_path TO a, b;\nCREATE INDEX j ON t (a);"
+    )
+    assert [m["spec"].get("schema") for m in result.manifests] == ["b", "b"]
+
+
 def test_an_empty_search_path_finds_no_unqualified_table() -> None:
     result = convert(
         "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE INDEX i ON t (a);\n"

@@ -116,8 +116,11 @@ def _create(
     temporary = rangevar.relpersistence == "t" or rangevar.schemaname == TEMP_SCHEMA
     schema = TEMP_SCHEMA if temporary else rangevar.schemaname
     schema = schema or search_path.creation_schema(session.path.current)
-    if schema is None or (if_not_exists and session.catalog.taken(schema, rangevar.relname)):
+    if schema is None:
         return
+    existing = session.catalog.get(schema, rangevar.relname)
+    if if_not_exists and existing is not None and not existing.assumed:
+        return  # PostgreSQL keeps the table there is
     session.catalog.add(
         Relation(kind, schema, rangevar.relname, session.where, None, temporary, partitioned)
     )
