@@ -478,6 +478,51 @@ def test_renames_are_followed() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("index", "dropped"),
+    [
+        pytest.param("CREATE INDEX i ON t (a)", True, id="key"),
+        pytest.param("CREATE INDEX i ON t (b) INCLUDE (a)", True, id="include"),
+        pytest.param("CREATE INDEX i ON t ((a + 1))", True, id="expression"),
+        pytest.param("CREATE INDEX i ON t ((t.a::text))", True, id="qualified-reference"),
+        pytest.param("CREATE INDEX i ON t (b) WHERE a > 0", True, id="predicate"),
+        pytest.param("CREATE INDEX i ON t (b) WHERE ab > 0", False, id="another-column"),
+        pytest.param("CREATE INDEX i ON t (a(b))", False, id="a-function-named-a"),
+        pytest.param("CREATE INDEX i ON u (a)", False, id="another-table"),
+    ],
+)
+def test_an_index_goes_with_a_dropped_column(index: str, dropped: bool) -> None:
+    result = convert(f"{index};\nALTER TABLE t DROP COLUMN IF EXISTS a CASCADE, ADD COLUMN c int;")
+    assert result.errors == []
+    assert names(result) == ([] if dropped else ["i"])
+    if dropped:
+        assert result.notes == [
+            "m.sql:2: index i (created at m.sql:1) is dropped here with column a of table t:"
+            " no manifest for it"
+        ]
+
+
+def test_renamed_columns_are_followed() -> None:
+    result = convert(
+        "CREATE INDEX i ON t (a DESC, lower(a || b), b) INCLUDE (a) WHERE t.a > 0 AND b <> '';\n"
+        "ALTER TABLE t RENAME COLUMN a TO z;\n"
+        "ALTER TABLE t RENAME b TO y;\n"
+    )
+    assert result.errors == []
+    (spec,) = [m["spec"] for m in result.manifests]
+    assert spec["columns"] == [
+        {"column": "z", "order": "Desc"},
+        {"expression": "lower(z || y)"},
+        {"column": "y"},
+    ]
+    assert spec["include"] == ["z"]
+    assert spec["where"] == "t.z > 0 AND y <> ''"
+    assert result.notes[0] == (
+        "m.sql:2: column a of table t, used by index i (created at m.sql:1), is renamed to z"
+        " here: the manifest follows"
+    )
+
+
 def test_a_name_taken_twice_is_refused_unless_if_not_exists() -> None:
     result = convert(
         "CREATE INDEX i ON t (a);\nCREATE INDEX IF NOT EXISTS i ON t (b);\nCREATE INDEX i ON t (c);"

@@ -92,9 +92,10 @@ END_STATES = {
         ],
     ),
     "dbmate": (
-        "dbmate migrations (-- migrate:up markers): 2 in version order",
+        "dbmate migrations (-- migrate:up markers): 3 in version order",
         [
-            # The table is renamed later: both manifests name the new table.
+            # The table is renamed later: both manifests name the new table (and the renamed
+            # column, see below); tickets_priority goes with its column.
             (
                 None,
                 "support_tickets",
@@ -139,6 +140,14 @@ def test_forcing_the_recognised_tool_changes_nothing(tool: str) -> None:
     count = recognised.rsplit(": ", 1)[1]
     assert notes[0] == f"{TREES / tool}: {tool} migrations (--tool): {count}"
     assert [summary(m) for m in manifests] == expected
+
+
+def test_renamed_columns_are_followed_into_keys_and_predicates() -> None:
+    _, manifests, _ = run([TREES / "dbmate"])
+    assert [(m["spec"]["columns"], m["spec"].get("where")) for m in manifests] == [
+        ([{"column": "state"}], None),
+        ([{"column": "opened_at"}], "state = 'open'"),
+    ]
 
 
 def test_the_end_state_is_noted() -> None:

@@ -8,6 +8,8 @@
                                                      table) gets no manifest
     ALTER INDEX / TABLE ... RENAME TO, ALTER SCHEMA  the manifest names the index, table and
         ... RENAME TO, ALTER TABLE ... SET SCHEMA    schema of the end state
+    ALTER TABLE ... DROP COLUMN / RENAME COLUMN      an index using the column is dropped with
+                                                     it / names the new column (``columns``)
 
 ``follow`` returns the notes for the statement; none means it changed nothing a manifest says
 (the caller notes it as skipped).
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 from pglast import ast, enums
 
-from dbindex_operator.tools.importing import relations, search_path
+from dbindex_operator.tools.importing import columns, relations, search_path
 from dbindex_operator.tools.importing.relations import (
     INDEX,
     OTHER,
@@ -81,6 +83,8 @@ def follow(node: ast.Node, session: Session) -> list[str]:
         return _rename(node, session)
     elif isinstance(node, ast.AlterObjectSchemaStmt) and node.objectType in _RELATION_KINDS:
         return _set_schema(node, session)
+    elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
+        return _drop_columns(node, node.relation, session)
     return []
 
 
@@ -166,8 +170,31 @@ def _drop(node: ast.DropStmt, session: Session) -> list[str]:
     return notes
 
 
+def _drop_columns(node: ast.AlterTableStmt, rangevar: ast.RangeVar, session: Session) -> list[str]:
+    table = resolve(session, rangevar.schemaname, rangevar.relname or "", (TABLE,))
+    dropped = [
+        cmd.name
+        for cmd in node.cmds or ()
+        if isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == enums.AlterTableType.AT_DropColumn
+    ]
+    if table is None:
+        return []
+    return [
+        n
+        for column in dropped
+        if column
+        for n in columns.drop_column(session.catalog, table, column)
+    ]
+
+
 def _rename(node: ast.RenameStmt, session: Session) -> list[str]:
     new = node.newname or ""
+    if node.renameType == _O.OBJECT_COLUMN and node.relation is not None:
+        on = node.relation
+        table = resolve(session, on.schemaname, on.relname or "", (TABLE,))
+        if table is None:
+            return []
+        return columns.rename_column(session.catalog, table, node.subname or "", new)
     if node.renameType == _O.OBJECT_SCHEMA:
         moved = session.catalog.in_schema(node.subname or "")
         return [n for r in moved if r.kind == TABLE for n in _move(session, r, new, r.name)]
