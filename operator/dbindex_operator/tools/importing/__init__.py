@@ -17,7 +17,10 @@ The stages, one module each:
     psql     psql meta-commands and COPY data, blanked before parsing
     parse    tokens, statements and syntax errors; offsets -> lines
     driver   files in order, statement by statement; the manifests of the end state
-    follow   the statements that matter besides CREATE INDEX; relations: what they created
+    follow   the statements that matter besides CREATE INDEX, into
+               relations    what the migrations created (temporary? partitioned?), the entries
+               search_path  SET search_path and friends; where an unqualified name resolves
+               columns      DROP / RENAME COLUMN and the indexes using the column
     naming   the name PostgreSQL gives an index without one
     spec     an ``IndexStmt`` -> the spec (checked by the operator's own validation)
     text     the user's own text of expressions and predicates, checked to re-parse
