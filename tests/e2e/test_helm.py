@@ -196,6 +196,17 @@ def test_all_values_rendering(local_env: dict[str, str]) -> None:
     assert env["DBINDEX_PROGRESS_INTERVAL"] == "0.5"
     assert env["DBINDEX_RESYNC_INTERVAL"] == "120"
     assert env["DBINDEX_DELETION_TIMEOUT"] == "30"
+    # The operator's own parser reads what the chart renders.
+    from dbindex_operator.core import settings, windows
+
+    config = settings.Settings.from_env({"DBINDEX_DEFAULT_WINDOW": env["DBINDEX_DEFAULT_WINDOW"]})
+    assert config.default_window == windows.parse(
+        {
+            "windows": [{"schedule": "0 1 * * *", "duration": "4h", "timeZone": "Europe/Berlin"}],
+            "minTableBytes": 1048576,
+            "cancelOutsideWindow": True,
+        }
+    )
     assert env["DBINDEX_METRICS_PORT"] == "9191"
     assert env["DBINDEX_STATUS_MIN_INTERVAL"] == "2"
     assert "configMapKeyRef" in env["DBINDEX_CONNECT_TIMEOUT"]

@@ -51,6 +51,7 @@ class Wait:
     phase: str
     reason: str
     message: str
+    next_window: str | None = None  # OutsideMaintenanceWindow: when the next one starts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ index another backend is still building is watched, never touched.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from dbindex_operator.core import (
     partitions,
     policy,
     replacement,
+    windows,
 )
 from dbindex_operator.core import spec as specs
 from dbindex_operator.core.actions import Action as Action
@@ -37,6 +39,7 @@ from dbindex_operator.core.actions import WatchForeignBuild as WatchForeignBuild
 from dbindex_operator.core.statements import statements as statements
 
 T = TypeVar("T")
+_PAGE_BYTES = 8192  # PostgreSQL's default block size: relpages -> bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +62,16 @@ def decide(
     state: catalog.IndexState,
     desired: Mapping[str, Any] | None,
     history: History,
+    *,
+    now: datetime.datetime | None = None,
+    window: windows.Policy | None = None,
 ) -> Action:
-    """What to do next about spec's index. With spec.paused, the same decision comes back
-    wrapped in Paused with the SQL it would run, and nothing is executed."""
+    """What to do next about spec's index. Work waits outside the maintenance window (`window`,
+    judged at `now`). With spec.paused, the decision comes back wrapped in Paused with the SQL it
+    would run, and nothing is executed."""
     action = _decide(spec, state, desired, history)
+    if window is not None and now is not None:
+        action = _in_window(action, state, history, window, now)
     if spec.paused and isinstance(action, actions.Work) and not isinstance(action, Probe):
         return Paused(action, tuple(statements(spec, state, action)))
     return action
@@ -112,6 +121,33 @@ def _decide(
     if history.retry_in > 0:
         return _backing_off(history)
     return Build(drift=_drift(history, "the index had been dropped"))
+
+
+def _in_window(
+    action: Action,
+    state: catalog.IndexState,
+    history: History,
+    window: windows.Policy,
+    now: datetime.datetime,
+) -> Action:
+    """Work starts only inside the window. Exempt: reading the definition; a first build on a
+    table under window.minTableBytes; with cancelOutsideWindow, dropping the INVALID leftovers
+    that cancelling leaves (they must not linger until the next window)."""
+    if not isinstance(action, actions.Work) or isinstance(action, Probe) or window.is_open(now):
+        return action
+    small = state.table_pages * _PAGE_BYTES < window.min_table_bytes
+    if isinstance(action, Build) and action.drift is None and not history.managed and small:
+        return action
+    drops = (DropLeftover, DropReplacement, actions.DropPartitionLeftover)
+    if window.cancel_outside and isinstance(action, drops):
+        return action
+    start = window.next_start(now).astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Wait(
+        "Waiting",
+        "OutsideMaintenanceWindow",
+        f"outside the maintenance window; the next one starts at {start}",
+        next_window=start,
+    )
 
 
 def _partitioned(

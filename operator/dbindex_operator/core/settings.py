@@ -7,9 +7,12 @@ DatabaseIndex spec instead; see spec.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping
+
+from dbindex_operator.core import errors, windows
 
 GROUP = "dbindex.dev"
 VERSION = "v1alpha1"
@@ -67,6 +70,11 @@ class Settings:
     catalog_statement_timeout: str = "60s"
     """DBINDEX_CATALOG_STATEMENT_TIMEOUT: statement_timeout of catalog reads and checks."""
 
+    default_window: windows.Policy | None = None
+    """DBINDEX_DEFAULT_WINDOW: JSON, the maintenance window of objects without spec.window, e.g.
+    {"windows": [{"schedule": "0 1 * * *", "duration": "4h", "timeZone": "Europe/Berlin"}]};
+    unset: work starts at any time."""
+
     application_name: str = "dbindex-operator"
     """DBINDEX_APPLICATION_NAME: application_name of our sessions (visible in pg_stat_activity)."""
 
@@ -103,7 +111,15 @@ class Settings:
         concurrency = int(number("DBINDEX_BUILD_CONCURRENCY", defaults.build_concurrency))
         if concurrency < 1:
             raise ValueError("DBINDEX_BUILD_CONCURRENCY must be at least 1")
+        window_raw = env.get("DBINDEX_DEFAULT_WINDOW")
+        default_window = None
+        if window_raw:
+            try:
+                default_window = windows.parse(json.loads(window_raw), "DBINDEX_DEFAULT_WINDOW")
+            except (ValueError, errors.SpecError) as exc:
+                raise ValueError(f"DBINDEX_DEFAULT_WINDOW: {exc}") from None
         return cls(
+            default_window=default_window,
             build_concurrency=concurrency,
             progress_interval=number("DBINDEX_PROGRESS_INTERVAL", defaults.progress_interval),
             resync_interval=number("DBINDEX_RESYNC_INTERVAL", defaults.resync_interval),

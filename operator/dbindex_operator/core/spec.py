@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, fragments
+from dbindex_operator.core import errors, fragments, windows
 
 METHODS = ("btree", "hash", "gist", "spgist", "gin", "brin")
 INCLUDE_METHODS = ("btree", "gist", "spgist")
@@ -77,6 +77,7 @@ class IndexSpec:
     replace_on_update: bool = True  # updatePolicy: Replace (False: Manual)
     replace_on_adopt: bool = False  # adoptPolicy: Replace (False: Refuse)
     paused: bool = False  # plan only: read the catalog, write status.plan, execute nothing
+    window: windows.Policy | None = None  # None: the operator's default (or always)
     build: BuildOptions = BuildOptions()
     retry: RetryPolicy = RetryPolicy()
 
@@ -144,6 +145,7 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
         replace_on_update=update_policy == "Replace",
         replace_on_adopt=adopt_policy == "Replace",
         paused=paused,
+        window=None if spec.get("window") is None else windows.parse(spec["window"]),
         build=_build(spec.get("build") or {}),
         retry=_retry(spec.get("retry") or {}),
     )

@@ -41,6 +41,7 @@ class Report:
     managed: bool = False  # the operator owns the index: it built or adopted it
     last_drift: Mapping[str, Any] | None = None  # {time, found}: the last out-of-band change
     plan: Mapping[str, Any] | None = None  # spec.paused: {action, statements}
+    next_window_start: str | None = None  # waiting for the maintenance window
 
 
 def render(
@@ -71,6 +72,7 @@ def render(
         "managed": True if report.managed else None,
         "lastDrift": report.last_drift,
         "plan": report.plan,
+        "nextWindowStart": report.next_window_start,
     }
     status.update({key: value for key, value in optional.items() if value is not None})
     return status

@@ -44,6 +44,7 @@ class Reporter:
         index: Mapping[str, Any] | None = None,
         progress: Mapping[str, Any] | None = None,
         plan: Mapping[str, Any] | None = None,
+        next_window: str | None = None,
     ) -> None:
         tracked.last_reason = reason
         report = status.Report(
@@ -60,6 +61,7 @@ class Reporter:
             managed=tracked.managed,
             last_drift=tracked.last_drift,
             plan=plan,
+            next_window_start=next_window,
         )
         # Most passes conclude what the last one did: skip rendering and comparing the status.
         if tracked.last_report == (tracked.generation, report):
@@ -152,8 +154,10 @@ class Reporter:
             tracked.status.get("phase")
         ):
             return True  # a brief ALTER TABLE does not make a Ready index any less there
-        self.report(tracked, action.phase, action.reason, action.message)
-        return True
+        self.report(
+            tracked, action.phase, action.reason, action.message, next_window=action.next_window
+        )
+        return action.next_window is None  # a window's opening is scheduled, not polled
 
 
 def _done(spec: specs.IndexSpec, state: catalog.IndexState) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 from typing import Protocol
 
@@ -115,6 +116,7 @@ class Scheduler:
                     await self._pass()
                 if any(t.building for t in self.objects.values()) and now >= self._next_poll:
                     await self._poll_progress()
+                    self._cancel_outside_windows()
                     self._next_poll = self._clock() + self.config.progress_interval
             except errors.ConnectionProblem as exc:
                 self._connection_problem(exc)
@@ -172,6 +174,7 @@ class Scheduler:
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = self._clock() + min(delay, self.config.resync_interval)
         retry_at = [t.next_attempt_at for t in self.objects.values() if t.next_attempt_at > 0]
+        retry_at += [t.window_opens_at for t in self.objects.values() if t.window_opens_at > 0]
         if retry_at:
             self._next_pass = min(self._next_pass, max(min(retry_at), self._clock()))
 
@@ -201,7 +204,14 @@ class Scheduler:
         if tracked.desired is None and not definitions.needs_probe(spec):
             tracked.desired = definitions.local_signature(spec)
         history = tracked.history(self._clock())
-        action = plan.decide(spec, state, tracked.desired, history)
+        window = spec.window or self.config.default_window
+        now = datetime.datetime.now(datetime.UTC)
+        action = plan.decide(spec, state, tracked.desired, history, now=now, window=window)
+        tracked.window_opens_at = 0.0
+        if isinstance(action, plan.Wait) and action.next_window and window is not None:
+            # No polling all night: the next pass for it is when the window opens.
+            wait = (window.next_start(now) - now).total_seconds()
+            tracked.window_opens_at = self._clock() + max(wait, 0.0) + 0.5
         executor = executors.for_action(ctx, tracked, action, state)
         if executor is not None:
             return executor, isinstance(action, plan.Probe)
@@ -230,6 +240,21 @@ class Scheduler:
 
         base.launch(executor, release)
         return True
+
+    def _cancel_outside_windows(self) -> None:
+        """spec.window.cancelOutsideWindow: a build still running when its window closes is
+        cancelled; the next pass drops its leftover (exempt from the window for that reason)."""
+        now = datetime.datetime.now(datetime.UTC)
+        for tracked in self.objects.values():
+            window = tracked.spec and (tracked.spec.window or self.config.default_window)
+            job = tracked.job
+            if not window or not window.cancel_outside or job is None or not job.polls_progress:
+                continue
+            if not job.cancelled and not window.is_open(now):
+                message = "the maintenance window closed; the build is cancelled"
+                logger.info("%s: %s", tracked.label, message)
+                self.services.reporter.event(tracked, "Warning", "CancelledOutsideWindow", message)
+                job.cancel()
 
     async def _poll_progress(self) -> None:
         jobs = {

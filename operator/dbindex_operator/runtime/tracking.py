@@ -81,6 +81,7 @@ class Tracked:
     built_here: bool = False
     job: Job | None = None  # a build, drop or definition check in flight
     deletion: Deletion | None = None
+    window_opens_at: float = 0.0  # loop time its maintenance window opens (it waits for it)
     probe_failures: int = 0  # consecutive transient failures of the definition check
     definition_error: plan.Fail | None = None  # PostgreSQL rejected the definition
     managed: bool = False  # the index was Ready under this object (status.managed)
