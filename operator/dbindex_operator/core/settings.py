@@ -70,6 +70,13 @@ class Settings:
     catalog_statement_timeout: str = "60s"
     """DBINDEX_CATALOG_STATEMENT_TIMEOUT: statement_timeout of catalog reads and checks."""
 
+    health_interval: float = 600.0
+    """DBINDEX_HEALTH_INTERVAL: seconds between index health reads (one query per database)."""
+
+    unused_after: float = 30 * 24 * 3600.0
+    """DBINDEX_UNUSED_AFTER: seconds an index's scan count may stay unchanged before its
+    (informational) condition Unused turns True."""
+
     default_window: windows.Policy | None = None
     """DBINDEX_DEFAULT_WINDOW: JSON, the maintenance window of objects without spec.window, e.g.
     {"windows": [{"schedule": "0 1 * * *", "duration": "4h", "timeZone": "Europe/Berlin"}]};
@@ -119,6 +126,8 @@ class Settings:
             except (ValueError, errors.SpecError) as exc:
                 raise ValueError(f"DBINDEX_DEFAULT_WINDOW: {exc}") from None
         return cls(
+            health_interval=number("DBINDEX_HEALTH_INTERVAL", defaults.health_interval),
+            unused_after=number("DBINDEX_UNUSED_AFTER", defaults.unused_after),
             default_window=default_window,
             build_concurrency=concurrency,
             progress_interval=number("DBINDEX_PROGRESS_INTERVAL", defaults.progress_interval),

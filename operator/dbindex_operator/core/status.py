@@ -42,6 +42,7 @@ class Report:
     last_drift: Mapping[str, Any] | None = None  # {time, found}: the last out-of-band change
     plan: Mapping[str, Any] | None = None  # spec.paused: {action, statements}
     next_window_start: str | None = None  # waiting for the maintenance window
+    health: Mapping[str, Any] | None = None  # core/health.py: size, scans, bloat
 
 
 def render(
@@ -56,6 +57,8 @@ def render(
         ),
         _condition("Degraded", degraded, report, generation, previous, now),
     ]
+    if report.health is not None:
+        conditions.append(_unused(report.health, generation, previous, now))
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": report.phase,
@@ -73,6 +76,11 @@ def render(
         "lastDrift": report.last_drift,
         "plan": report.plan,
         "nextWindowStart": report.next_window_start,
+        "health": (
+            None
+            if report.health is None
+            else {k: v for k, v in report.health.items() if k != "unused"}
+        ),
     }
     status.update({key: value for key, value in optional.items() if value is not None})
     return status
@@ -116,5 +124,30 @@ def _condition(
         "reason": report.reason,
         "message": report.message,
         "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
+        "observedGeneration": generation,
+    }
+
+
+def _unused(
+    health: Mapping[str, Any], generation: int, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Informational: never Degraded, never unhealthy in Argo CD; a hint to a human."""
+    unused = bool(health.get("unused"))
+    value = "True" if unused else "False"
+    before = condition(previous, "Unused")
+    since = health.get("scansUnchangedSince")
+    return {
+        "type": "Unused",
+        "status": value,
+        "reason": "NoScans" if unused else "Scanned",
+        "message": (
+            f"no index scans since {since} ({health.get('scans', 0)} in all since "
+            f"{health.get('scansSince')}): the index costs writes and serves no reads"
+            if unused
+            else f"{health.get('scans', 0)} scans since {health.get('scansSince')}"
+        ),
+        "lastTransitionTime": now
+        if before.get("status") != value
+        else before.get("lastTransitionTime", now),
         "observedGeneration": generation,
     }

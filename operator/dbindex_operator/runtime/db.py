@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator.core import catalog, errors, partitions, sql
+from dbindex_operator.core import catalog, errors, health, partitions, sql
 from dbindex_operator.core import spec as specs
 
 _DISCRETE_KEYS = ("host", "port", "dbname", "user", "password", "sslmode")
@@ -260,6 +260,16 @@ async def fetch_partitions(
     for row in rows:
         trees.setdefault(row["root"], []).append(row)
     return {root: partitions.nodes_from_rows(found) for root, found in trees.items()}
+
+
+async def fetch_health(
+    pool: Any, targets: Sequence[tuple[str, str]], params: ConnectParams
+) -> dict[int, health.Facts]:
+    """One query for the health of these indexes ((schema, name)); keyed by position."""
+    rows = await _fetch(
+        pool, params, health.HEALTH, [t[0] for t in targets], [t[1] for t in targets]
+    )
+    return {int(row["ord"]) - 1: health.facts_from_row(row) for row in rows}
 
 
 async def fetch_progress(

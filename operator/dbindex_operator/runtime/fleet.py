@@ -132,6 +132,7 @@ class Fleet:
         if self.objects.get(tracked.key) is tracked:
             del self.objects[tracked.key]
         self.writer.forget(tracked.key)
+        metrics.forget_index(tracked.namespace, tracked.name)
         if tracked.spec is None:
             return
         key = (tracked.namespace, tracked.spec.connection)

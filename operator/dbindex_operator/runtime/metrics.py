@@ -3,6 +3,8 @@ a host name from a Secret, or any Secret value."""
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 BUILDS_STARTED = Counter(
@@ -44,6 +46,42 @@ CATALOG_QUERIES = Counter(
     ["query"],
 )
 OBJECTS = Gauge("dbindex_objects", "DatabaseIndex objects known, by status phase", ["phase"])
+
+
+INDEX_SIZE = Gauge(
+    "dbindex_index_size_bytes",
+    "Size of each object's index (pg_relation_size)",
+    ["namespace", "name"],
+)
+INDEX_SCANS = Gauge(
+    "dbindex_index_scans_total",
+    "Index scans of each object's index since the statistics were reset (idx_scan)",
+    ["namespace", "name"],
+)
+INDEX_BLOAT = Gauge(
+    "dbindex_index_bloat_ratio",
+    "Estimated bloat of each object's btree index, 0..1 (docs: core/health.py)",
+    ["namespace", "name"],
+)
+_INDEX_GAUGES = (INDEX_SIZE, INDEX_SCANS, INDEX_BLOAT)
+
+
+def record_health(namespace: str, name: str, health: dict[str, object]) -> None:
+    for gauge, key, scale in (
+        (INDEX_SIZE, "sizeBytes", 1.0),
+        (INDEX_SCANS, "scans", 1.0),
+        (INDEX_BLOAT, "bloatPercent", 0.01),
+    ):
+        value = health.get(key)
+        if isinstance(value, (int, float)):
+            gauge.labels(namespace, name).set(float(value) * scale)
+
+
+def forget_index(namespace: str, name: str) -> None:
+    """The object is gone: so are its series."""
+    for gauge in _INDEX_GAUGES:
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)
 
 
 def serve(address: str, port: int) -> None:

@@ -5,6 +5,7 @@ status.Report here, so every status has one shape."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,12 +63,23 @@ class Reporter:
             last_drift=tracked.last_drift,
             plan=plan,
             next_window_start=next_window,
+            health=tracked.health if phase == status.READY else None,
         )
         # Most passes conclude what the last one did: skip rendering and comparing the status.
         if tracked.last_report == (tracked.generation, report):
             return
         tracked.last_report = (tracked.generation, report)
         self.writer.submit(tracked, report)
+
+    def refresh(self, tracked: tracking.Tracked) -> None:
+        """The last report again with the object's newest health (a health pass)."""
+        if tracked.last_report is None or tracked.last_report[1].phase != status.READY:
+            return
+        generation, report = tracked.last_report
+        fresh = dataclasses.replace(report, health=tracked.health)
+        if fresh != report:
+            tracked.last_report = (generation, fresh)
+            self.writer.submit(tracked, fresh)
 
     def connection_problem(
         self, tracked: tracking.Tracked, exc: errors.ConnectionProblem, delay: float

@@ -26,7 +26,16 @@ from dbindex_operator.core import (
     status,
 )
 from dbindex_operator.core import spec as specs
-from dbindex_operator.runtime import db, deletion, executors, link, metrics, reporter, tracking
+from dbindex_operator.runtime import (
+    db,
+    deletion,
+    executors,
+    link,
+    metrics,
+    reporter,
+    tracking,
+    watching,
+)
 from dbindex_operator.runtime.executors import base
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,7 @@ class Scheduler:
         self._failures = 0
         self._next_pass = 0.0
         self._next_poll = 0.0
+        self._next_health = 0.0
         self._closed = False
         self.link = link.DatabaseLink(services, namespace, ref)
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
@@ -114,6 +124,11 @@ class Scheduler:
                 now = self._clock()
                 if woken or now >= self._next_pass:
                     await self._pass()
+                    if now >= self._next_health:
+                        self._next_health = now + self.config.health_interval
+                        await watching.observe(
+                            self.link, self.objects.values(), self.config, self.services.reporter
+                        )
                 if any(t.building for t in self.objects.values()) and now >= self._next_poll:
                     await self._poll_progress()
                     self._cancel_outside_windows()

@@ -81,6 +81,7 @@ class Tracked:
     built_here: bool = False
     job: Job | None = None  # a build, drop or definition check in flight
     deletion: Deletion | None = None
+    health: dict[str, Any] | None = None  # status.health (core/health.py)
     window_opens_at: float = 0.0  # loop time its maintenance window opens (it waits for it)
     probe_failures: int = 0  # consecutive transient failures of the definition check
     definition_error: plan.Fail | None = None  # PostgreSQL rejected the definition
@@ -192,6 +193,7 @@ def from_body(body: Mapping[str, Any]) -> Tracked:
     )
     tracked.managed = bool(status.get("managed"))
     tracked.last_drift = status.get("lastDrift")
+    tracked.health = status.get("health")
     if status.get("phase") == "Failed" and (
         status_api.condition(status, "Degraded").get("reason") == "DefinitionMismatch"
     ):

@@ -1,0 +1,42 @@
+"""The health pass: one catalog query per database per DBINDEX_HEALTH_INTERVAL for every Ready
+object's index (never per object, never per resync), into status.health, the Unused condition
+and the per-object gauges."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+
+from dbindex_operator.core import health, settings, status
+from dbindex_operator.runtime import db, link, metrics, reporter, tracking
+
+logger = logging.getLogger(__name__)
+
+
+async def observe(
+    connection: link.DatabaseLink,
+    objects: Iterable[tracking.Tracked],
+    config: settings.Settings,
+    to: reporter.Reporter,
+) -> None:
+    ready = [
+        t
+        for t in objects
+        if t.spec is not None and t.job is None and t.status.get("phase") == status.READY
+    ]
+    if not ready or connection.params is None:
+        return
+    targets = [(t.spec.schema, t.spec.name) for t in ready if t.spec is not None]
+    found = await db.fetch_health(connection.pool, targets, connection.params)
+    metrics.CATALOG_QUERIES.labels("health").inc()
+    now = datetime.datetime.now(datetime.UTC)
+    for position, tracked in enumerate(ready):
+        facts = found.get(position)
+        if facts is None:
+            continue
+        tracked.health = health.status(
+            facts, now=now, previous=tracked.health, unused_after=config.unused_after
+        )
+        metrics.record_health(tracked.namespace, tracked.name, tracked.health)
+        to.refresh(tracked)
