@@ -9,8 +9,9 @@ key and INCLUDE column, the index's fillfactor), compared with its real size:
     plus one internal page per fan-out of leaf pages and the metapage.
 It needs fresh statistics (ANALYZE) and reads high on tiny indexes (a few pages are all
 overhead: under 10 pages it reports 0) and low on indexes that btree deduplication (PG 13+)
-shrinks: many equal keys. Measured against pgstattuple's leaf density it is typically within
-+-10 percentage points on indexes of unique-ish keys. null for other methods or without stats.
+shrinks: many equal keys. Against pgstattuple (1 - avg_leaf_density / fillfactor), 300,000
+rows: 0 vs 0 fresh; 89.9 vs 89.5 (text key) and 89.8 vs 89.7 (int key) after deleting 90 % of
+the rows and VACUUM ANALYZE. null for other methods or without statistics.
 """
 
 from __future__ import annotations
