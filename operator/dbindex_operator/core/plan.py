@@ -39,7 +39,6 @@ from dbindex_operator.core.actions import WatchForeignBuild as WatchForeignBuild
 from dbindex_operator.core.statements import statements as statements
 
 T = TypeVar("T")
-_PAGE_BYTES = 8192  # PostgreSQL's default block size: relpages -> bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +70,7 @@ def decide(
     would run, and nothing is executed."""
     action = _decide(spec, state, desired, history)
     if window is not None and now is not None:
-        action = _in_window(action, state, history, window, now)
+        action = windows.gate(action, state.table_pages, history.managed, window, now)
     if spec.paused and isinstance(action, actions.Work) and not isinstance(action, Probe):
         return Paused(action, tuple(statements(spec, state, action)))
     return action
@@ -121,33 +120,6 @@ def _decide(
     if history.retry_in > 0:
         return _backing_off(history)
     return Build(drift=_drift(history, "the index had been dropped"))
-
-
-def _in_window(
-    action: Action,
-    state: catalog.IndexState,
-    history: History,
-    window: windows.Policy,
-    now: datetime.datetime,
-) -> Action:
-    """Work starts only inside the window. Exempt: reading the definition; a first build on a
-    table under window.minTableBytes; with cancelOutsideWindow, dropping the INVALID leftovers
-    that cancelling leaves (they must not linger until the next window)."""
-    if not isinstance(action, actions.Work) or isinstance(action, Probe) or window.is_open(now):
-        return action
-    small = state.table_pages * _PAGE_BYTES < window.min_table_bytes
-    if isinstance(action, Build) and action.drift is None and not history.managed and small:
-        return action
-    drops = (DropLeftover, DropReplacement, actions.DropPartitionLeftover)
-    if window.cancel_outside and isinstance(action, drops):
-        return action
-    start = window.next_start(now).astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Wait(
-        "Waiting",
-        "OutsideMaintenanceWindow",
-        f"outside the maintenance window; the next one starts at {start}",
-        next_window=start,
-    )
 
 
 def _partitioned(

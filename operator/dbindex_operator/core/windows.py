@@ -18,10 +18,11 @@ from typing import Any
 
 import cronsim
 
-from dbindex_operator.core import errors
+from dbindex_operator.core import actions, errors
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
 MAX_DURATION = datetime.timedelta(days=7)
+_PAGE_BYTES = 8192  # PostgreSQL's default block size: relpages -> bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +110,34 @@ def duration(value: Any, field: str) -> datetime.timedelta:
     if not datetime.timedelta(0) < result <= MAX_DURATION:
         raise errors.SpecError(f"{field} must be more than 0 and at most 7 days")
     return result
+
+
+def gate(
+    action: actions.Action,
+    table_pages: int,
+    managed: bool,
+    window: Policy,
+    now: datetime.datetime,
+) -> actions.Action:
+    """Work starts only inside the window. Exempt: reading the definition; a first build on a
+    table under window.minTableBytes; with cancelOutsideWindow, dropping the INVALID leftovers
+    that cancelling leaves (they must not linger until the next window)."""
+    if (
+        not isinstance(action, actions.Work)
+        or isinstance(action, actions.Probe)
+        or window.is_open(now)
+    ):
+        return action
+    small = table_pages * _PAGE_BYTES < window.min_table_bytes
+    if isinstance(action, actions.Build) and action.drift is None and not managed and small:
+        return action
+    drops = (actions.DropLeftover, actions.DropReplacement, actions.DropPartitionLeftover)
+    if window.cancel_outside and isinstance(action, drops):
+        return action
+    start = window.next_start(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return actions.Wait(
+        "Waiting",
+        "OutsideMaintenanceWindow",
+        f"outside the maintenance window; the next one starts at {start}",
+        next_window=start,
+    )

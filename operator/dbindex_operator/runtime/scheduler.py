@@ -131,7 +131,9 @@ class Scheduler:
                         )
                 if any(t.building for t in self.objects.values()) and now >= self._next_poll:
                     await self._poll_progress()
-                    self._cancel_outside_windows()
+                    watching.cancel_outside_windows(
+                        self.objects.values(), self.config, self.services.reporter
+                    )
                     self._next_poll = self._clock() + self.config.progress_interval
             except errors.ConnectionProblem as exc:
                 self._connection_problem(exc)
@@ -255,21 +257,6 @@ class Scheduler:
 
         base.launch(executor, release)
         return True
-
-    def _cancel_outside_windows(self) -> None:
-        """spec.window.cancelOutsideWindow: a build still running when its window closes is
-        cancelled; the next pass drops its leftover (exempt from the window for that reason)."""
-        now = datetime.datetime.now(datetime.UTC)
-        for tracked in self.objects.values():
-            window = tracked.spec and (tracked.spec.window or self.config.default_window)
-            job = tracked.job
-            if not window or not window.cancel_outside or job is None or not job.polls_progress:
-                continue
-            if not job.cancelled and not window.is_open(now):
-                message = "the maintenance window closed; the build is cancelled"
-                logger.info("%s: %s", tracked.label, message)
-                self.services.reporter.event(tracked, "Warning", "CancelledOutsideWindow", message)
-                job.cancel()
 
     async def _poll_progress(self) -> None:
         jobs = {

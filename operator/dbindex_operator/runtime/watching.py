@@ -1,6 +1,7 @@
-"""The health pass: one catalog query per database per DBINDEX_HEALTH_INTERVAL for every Ready
-object's index (never per object, never per resync), into status.health, the Unused condition
-and the per-object gauges."""
+"""What the scheduler watches over time besides the catalog pass: index health (one query per
+database per DBINDEX_HEALTH_INTERVAL for every Ready object's index, never per object or per
+resync: status.health, the Unused condition, the gauges) and maintenance windows closing on
+running builds."""
 
 from __future__ import annotations
 
@@ -40,3 +41,21 @@ async def observe(
         )
         metrics.record_health(tracked.namespace, tracked.name, tracked.health)
         to.refresh(tracked)
+
+
+def cancel_outside_windows(
+    objects: Iterable[tracking.Tracked], config: settings.Settings, to: reporter.Reporter
+) -> None:
+    """spec.window.cancelOutsideWindow: a build still running when its window closes is
+    cancelled; the next pass drops its leftover (exempt from the window for that reason)."""
+    now = datetime.datetime.now(datetime.UTC)
+    for tracked in objects:
+        window = tracked.spec and (tracked.spec.window or config.default_window)
+        job = tracked.job
+        if not window or not window.cancel_outside or job is None or not job.polls_progress:
+            continue
+        if not job.cancelled and not window.is_open(now):
+            message = "the maintenance window closed; the build is cancelled"
+            logger.info("%s: %s", tracked.label, message)
+            to.event(tracked, "Warning", "CancelledOutsideWindow", message)
+            job.cancel()
