@@ -55,6 +55,24 @@ class Client:
 
         return await asyncio.to_thread(read)
 
+    async def read_object(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A DatabaseIndex as the API server has it; None when it does not exist."""
+
+        def read() -> dict[str, Any] | None:
+            try:
+                found: Any = self._custom.get_namespaced_custom_object(
+                    settings.GROUP, settings.VERSION, namespace, settings.PLURAL, name
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise errors.ConnectionFailed(
+                    f"reading {settings.KIND} {namespace}/{name} failed: HTTP {exc.status}"
+                ) from None
+            return dict(found)
+
+        return await asyncio.to_thread(read)
+
     async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
         """Merge-patch .status; False when the object is gone."""
 

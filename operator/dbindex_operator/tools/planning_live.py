@@ -209,8 +209,7 @@ def _connect_cluster() -> Cluster:
 
 
 class _KubeCluster:
-    """runtime/kube.py's Client; the live object is read through its CustomObjectsApi (the
-    Client has no reader for DatabaseIndex objects yet)."""
+    """runtime/kube.py's Client, its failures as ConnectionProblems."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -227,21 +226,12 @@ class _KubeCluster:
         return data
 
     async def read_object(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        custom = self._client._custom
-
-        def read() -> Mapping[str, Any] | None:
-            try:
-                found: Mapping[str, Any] = custom.get_namespaced_custom_object(
-                    settings.GROUP, settings.VERSION, namespace, settings.PLURAL, name
-                )
-            except Exception as exc:
-                status = getattr(exc, "status", None)
-                if status == 404:
-                    return None
-                what = f"HTTP {status}" if status else db.describe_error(exc)
-                raise errors.ConnectionFailed(
-                    f"reading {settings.KIND} {namespace}/{name} failed: {what}"
-                ) from None
-            return found
-
-        return await asyncio.to_thread(read)
+        try:
+            found: Mapping[str, Any] | None = await self._client.read_object(namespace, name)
+        except errors.ConnectionProblem:
+            raise
+        except Exception as exc:  # the API server is not answering
+            raise errors.ConnectionFailed(
+                f"reading {settings.KIND} {namespace}/{name} failed: {db.describe_error(exc)}"
+            ) from None
+        return found
