@@ -6,9 +6,9 @@ migrations. Each file is parsed with PostgreSQL's own parser (pglast); every CRE
 one DatabaseIndex manifest unless a later statement drops it (renames are followed), printed as a
 YAML stream on standard output. Other statements are skipped with a note on standard error, or
 followed where they matter (``search_path``, the tables created, drops and renames). A CREATE
-INDEX that a manifest cannot express faithfully (ON ONLY, opclass parameters, a temporary table,
-...) is an error and prints nothing: a manifest that builds a different index than the migration
-would be worse than none.
+INDEX that a manifest cannot express faithfully (ON ONLY without its ATTACH PARTITIONs, opclass
+parameters, a temporary table, ...) is an error and prints nothing: a manifest that builds a
+different index than the migration would be worse than none.
 
 The stages, one module each:
 
@@ -21,6 +21,7 @@ The stages, one module each:
                relations    what the migrations created (temporary? partitioned?), the entries
                search_path  SET search_path and friends; where an unqualified name resolves
                columns      DROP / RENAME COLUMN and the indexes using the column
+    partitions  ON ONLY + ALTER INDEX ... ATTACH PARTITION of every partition -> one manifest
     naming   the name PostgreSQL gives an index without one
     spec     an ``IndexStmt`` -> the spec (checked by the operator's own validation)
     text     the user's own text of expressions and predicates, checked to re-parse
@@ -107,7 +108,8 @@ psql meta-commands (\\set, \\connect, ...) are skipped. An index without a name 
 PostgreSQL would give it (--require-names refuses it instead).
 
 A CREATE INDEX that a manifest cannot express is reported as FILE:LINE: error: ... and not
-printed: ON ONLY, operator class parameters, a database-qualified table, a temporary table, an
+printed: ON ONLY (unless the same file attaches an index of every partition to it), operator
+class parameters, a database-qualified table, a temporary table, an
 identifier longer than 63 bytes, anything the operator itself would refuse (such as an access
 method it does not support).
 

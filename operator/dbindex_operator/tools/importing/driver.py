@@ -18,6 +18,7 @@ from dbindex_operator.tools.importing import (
     follow,
     naming,
     parse,
+    partitions,
     psql,
     relations,
     render,
@@ -54,9 +55,11 @@ class Importer:
         for piece in skipped:
             diagnostics.append(Diagnostic(filename, file.line(piece.offset), _skipped(piece)))
         session = follow.Session(self.catalog, search_path.SearchPath())
+        self._partitions = partitions.Tracker(filename)
         indexes = 0
         for statement in statements:
             indexes += self._statement(file, statement, session, version, diagnostics)
+        diagnostics.extend(self._partitions.resolve(self.catalog))
         follow.end_of_session(self.catalog)
         diagnostics.sort(key=lambda d: d.line or 0)  # syntax errors among the statements
         if indexes == 0 and not syntax_errors and note_empty:
@@ -68,7 +71,7 @@ class Importer:
         """The manifests of the indexes that exist at the end, in the order they were created."""
         manifests = []
         for entry in self.entries:
-            if entry.dropped:
+            if entry.dropped or entry.pending:
                 continue
             name = render.unique_name(render.base_name(entry.spec["name"]), self.taken)
             in_tree = entry.version is not None
@@ -105,6 +108,12 @@ class Importer:
             return 1
         if not isinstance(node, ast.IndexStmt):
             followed = follow.follow(node, session)
+            attached = None
+            if isinstance(node, ast.AlterTableStmt):
+                attached = self._partitions.attach(node, session, line)
+            if attached is not None:
+                diagnostics.extend(Diagnostic(file.filename, line, n) for n in attached)
+                return 0
             skipped = f"skipped {tags.statement_tag(node)} statement"
             diagnostics.extend(Diagnostic(file.filename, line, n) for n in followed or [skipped])
             return 0
@@ -120,6 +129,8 @@ class Importer:
             self.entries.append(entry)
         return 1
 
+    _partitions: partitions.Tracker
+
     def _index(
         self,
         file: parse.SourceFile,
@@ -133,7 +144,8 @@ class Importer:
         Inexpressible."""
         relation = node.relation
         assert relation is not None and relation.relname is not None
-        schema, spec_schema = self._table(relation, session, notes)
+        only = not relation.inh
+        schema, spec_schema = self._table(relation, session, [] if only else notes)
         name = node.idxname or self._choose_name(node, relation.relname, schema, notes)
         existing = self.catalog.get(schema, name)
         if existing is not None:
@@ -151,9 +163,12 @@ class Importer:
         self.catalog.add(index)
         tokens = parse.code_tokens(file, first, statement.end)
         built = spec.build(
-            file, statement, node, tokens, self.options, schema=spec_schema, name=name
+            file, statement, node, tokens, self.options, schema=spec_schema, name=name, only=only
         )
         index.entry = Entry(built, file.filename, 0, None, render.description(file, first))
+        if only:  # decided at the end of the file (partitions)
+            index.entry.pending = True
+            self._partitions.on_only(index, file.line(file.tokens[first].start))
         return index.entry
 
     def _table(

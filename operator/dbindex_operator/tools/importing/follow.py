@@ -66,6 +66,8 @@ def follow(node: ast.Node, session: Session) -> list[str]:
         return search_path.set_config(node, session.path, session.where)
     elif isinstance(node, ast.CreateStmt):
         _create(session, node.relation, TABLE, node.if_not_exists, node.partspec is not None)
+        if node.partbound is not None and node.inhRelations:
+            _partition(session, node.inhRelations[0], node.relation, attach=True)
     elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
         _create(session, node.into.rel, TABLE, node.if_not_exists)
     elif isinstance(node, ast.CreateForeignTableStmt) and node.base is not None:
@@ -84,6 +86,11 @@ def follow(node: ast.Node, session: Session) -> list[str]:
     elif isinstance(node, ast.AlterObjectSchemaStmt) and node.objectType in _RELATION_KINDS:
         return _set_schema(node, session)
     elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
+        for cmd in node.cmds or ():
+            if isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.PartitionCmd):
+                attach = cmd.subtype == enums.AlterTableType.AT_AttachPartition
+                if node.objtype == _O.OBJECT_TABLE:
+                    _partition(session, node.relation, cmd.def_.name, attach=attach)
         return _drop_columns(node, node.relation, session)
     return []
 
@@ -128,6 +135,16 @@ def _create(
     session.catalog.add(
         Relation(kind, schema, rangevar.relname, session.where, None, temporary, partitioned)
     )
+
+
+def _partition(session: Session, parent: Any, child: ast.RangeVar | None, *, attach: bool) -> None:
+    """CREATE TABLE ... PARTITION OF, ALTER TABLE ... ATTACH / DETACH PARTITION."""
+    if not isinstance(parent, ast.RangeVar) or child is None or not child.relname:
+        return
+    table = resolve(session, parent.schemaname, parent.relname or "", (TABLE,))
+    partition = resolve(session, child.schemaname, child.relname, (TABLE,))
+    if table is not None and partition is not None:
+        partition.parent = table.key if attach else None
 
 
 def resolve(

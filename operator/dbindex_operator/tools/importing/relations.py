@@ -29,6 +29,7 @@ class Entry:
     version: str | None
     description: str
     dropped: bool = False
+    pending: bool = False  # an ON ONLY index until its file attached every partition's index
 
     @property
     def where(self) -> str:
@@ -46,6 +47,7 @@ class Relation:
     partitioned: bool = False
     entry: Entry | None = None
     assumed: bool = False  # a table these migrations use but did not create
+    parent: Key | None = None  # a partition's partitioned table (PARTITION OF, ATTACH)
 
     @property
     def key(self) -> Key:
@@ -69,6 +71,9 @@ class Catalog:
 
     def indexes_of(self, table: Key) -> list[Relation]:
         return [r for r in self._relations.values() if r.kind == INDEX and r.table == table]
+
+    def partitions_of(self, table: Key) -> list[Relation]:
+        return [r for r in self._relations.values() if r.kind == TABLE and r.parent == table]
 
     def in_schema(self, schema: str) -> list[Relation]:
         return [r for r in self._relations.values() if r.schema == schema]
@@ -100,9 +105,11 @@ class Catalog:
         self._relations.pop(old, None)
         relation.schema, relation.name = schema, name
         self._relations[relation.key] = relation
-        for index in self._relations.values():
-            if index.table == old:
-                index.table = relation.key
+        for other in self._relations.values():
+            if other.table == old:
+                other.table = relation.key
+            if other.parent == old:
+                other.parent = relation.key
 
 
 def find(

@@ -39,12 +39,14 @@ def build(
     *,
     schema: str | None,
     name: str,
+    only: bool = False,
 ) -> dict[str, Any]:
     """The spec for ``node``, whose code tokens (no comments, no ';') are ``tokens``, on the table
     in ``schema`` (None: the default, left out) under the index name ``name`` (the statement's,
-    or the one PostgreSQL would choose); raises Inexpressible."""
+    or the one PostgreSQL would choose); raises Inexpressible. ``only`` accepts ON ONLY (the
+    caller checks that the file attaches every partition's index: ``partitions``)."""
     _check_identifiers(file, tokens)
-    spec = _spec(file, statement, node, tokens, options, schema, name)
+    spec = _spec(file, statement, node, tokens, options, schema, name, only)
     _check_operator_accepts(spec)
     return spec
 
@@ -82,10 +84,11 @@ def _spec(
     options: Options,
     schema: str | None,
     name: str,
+    only: bool,
 ) -> dict[str, Any]:
     relation = node.relation
     assert relation is not None and relation.relname is not None
-    if not relation.inh:
+    if not relation.inh and not only:
         raise Inexpressible(
             "cannot express ON ONLY: a DatabaseIndex builds the index on the whole table"
         )
