@@ -231,8 +231,8 @@ A = [{"column": "a"}]
             id="nulls-distinct-is-default",
         ),
         pytest.param(
-            "CREATE INDEX i ON t (a) WITH (fillfactor = 70, deduplicate_items = off, fastupdate,"
-            " foo = bar, s = 'two words', f = 1.5, n = -1, b = true, q = \"Quoted\")",
+            "CREATE INDEX i ON t (a) WITH (fillfactor = 70, deduplicate_items = off,"
+            " vacuum_cleanup_index_scale_factor = 1.5)",
             spec(
                 table="t",
                 name="i",
@@ -240,16 +240,43 @@ A = [{"column": "a"}]
                 storageParameters={
                     "fillfactor": "70",
                     "deduplicate_items": "off",
-                    "fastupdate": "true",
-                    "foo": "bar",
-                    "s": "two words",
-                    "f": "1.5",
-                    "n": "-1",
-                    "b": "true",
-                    "q": "Quoted",
+                    "vacuum_cleanup_index_scale_factor": "1.5",
                 },
             ),
             id="storage-parameters",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON t USING gin (a) WITH (fastupdate, gin_pending_list_limit = ' 64 ')",
+            spec(
+                table="t",
+                name="i",
+                method="gin",
+                columns=A,
+                storageParameters={"fastupdate": "true", "gin_pending_list_limit": " 64 "},
+            ),
+            id="storage-parameters-bare-name-and-string",
+        ),
+        pytest.param(
+            'CREATE INDEX i ON t USING gist (a) WITH (buffering = "Auto")',
+            spec(
+                table="t",
+                name="i",
+                method="gist",
+                columns=A,
+                storageParameters={"buffering": "Auto"},
+            ),
+            id="storage-parameters-quoted-identifier",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON t USING brin (a) WITH (autosummarize = true, pages_per_range = +32)",
+            spec(
+                table="t",
+                name="i",
+                method="brin",
+                columns=A,
+                storageParameters={"autosummarize": "true", "pages_per_range": "32"},
+            ),
+            id="storage-parameters-keyword-and-signed-number",
         ),
         pytest.param(
             "CREATE INDEX i ON t (a) TABLESPACE fast_ssd",
@@ -585,6 +612,18 @@ def test_description_from_comments_directly_above(sql: str, description: str | N
             "CREATE INDEX i ON t (a) NULLS NOT DISTINCT",
             "the operator would reject this index: nullsNotDistinct requires unique",
             id="nulls-not-distinct-without-unique",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON t (a) WITH (fillfactor = 9)",
+            "the operator would reject this index: storageParameters.fillfactor must be an "
+            "integer from 10 to 100 for btree indexes, got '9'",
+            id="storage-parameter-out-of-range",
+        ),
+        pytest.param(
+            "CREATE INDEX i ON t USING hash (a) WITH (deduplicate_items = on)",
+            "the operator would reject this index: storageParameters: 'deduplicate_items' is not "
+            "a storage parameter of hash indexes (valid: fillfactor)",
+            id="storage-parameter-of-another-method",
         ),
         pytest.param("CREATE INDEX i ON t (a", "syntax error: ", id="syntax-error"),
         pytest.param("SELECT 'unterminated", "syntax error: unterminated", id="lexer-error"),

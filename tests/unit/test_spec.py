@@ -461,18 +461,29 @@ def test_opclass_rejected(opclass: Any, message: str) -> None:
         pytest.param({}, (), id="none"),
         pytest.param({"fillfactor": "70"}, (("fillfactor", "70"),), id="one"),
         pytest.param(
-            {"pages_per_range": "32", "autosummarize": "on"},
-            (("autosummarize", "on"), ("pages_per_range", "32")),
+            {"deduplicate_items": "on", "fillfactor": "90"},
+            (("deduplicate_items", "on"), ("fillfactor", "90")),
             id="sorted-by-name",
         ),
-        pytest.param({"fillfactor": "it's"}, (("fillfactor", "it's"),), id="quote-in-value"),
-        pytest.param({"_x1": "v"}, (("_x1", "v"),), id="underscore-and-digit"),
+        pytest.param({"fillfactor": " 0x5A "}, (("fillfactor", " 0x5A "),), id="kept-as-written"),
     ],
 )
 def test_storage_parameters_accepted(
     params: dict[str, str], expected: tuple[tuple[str, str], ...]
 ) -> None:
     assert index_spec(storageParameters=params).storage_parameters == expected
+
+
+def test_storage_parameters_are_checked_for_the_method() -> None:
+    """The method decides which names exist (core/reloptions.py has the table)."""
+    brin = index_spec(method="brin", storageParameters={"pages_per_range": "32"})
+    assert brin.storage_parameters == (("pages_per_range", "32"),)
+    with pytest.raises(errors.SpecError) as info:
+        index_spec(storageParameters={"pages_per_range": "32"})
+    assert info.value.message == (
+        "storageParameters: 'pages_per_range' is not a storage parameter of btree indexes "
+        "(valid: deduplicate_items, fillfactor, vacuum_cleanup_index_scale_factor)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -506,6 +517,18 @@ def test_storage_parameters_accepted(
             {"fillfactor\n": "70"},
             "storageParameters: invalid parameter name 'fillfactor\\n'",
             id="trailing-newline-in-name",
+        ),
+        pytest.param(
+            {"_x1": "v"},
+            "storageParameters: '_x1' is not a storage parameter of btree indexes "
+            "(valid: deduplicate_items, fillfactor, vacuum_cleanup_index_scale_factor)",
+            id="unknown-name",
+        ),
+        pytest.param(
+            {"fillfactor": "it's"},
+            "storageParameters.fillfactor must be an integer from 10 to 100 for btree indexes, "
+            'got "it\'s"',
+            id="quote-in-value",
         ),
         pytest.param(
             {"fillfactor": ""},

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, fragments, windows
+from dbindex_operator.core import errors, fragments, reloptions, windows
 
 METHODS = ("btree", "hash", "gist", "spgist", "gin", "brin")
 INCLUDE_METHODS = ("btree", "gist", "spgist")
@@ -140,7 +140,7 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
         where=None if where is None else fragments.predicate(where),
         nulls_not_distinct=nulls_not_distinct,
         tablespace=None if tablespace is None else identifier(tablespace, "tablespace"),
-        storage_parameters=_storage_parameters(spec.get("storageParameters") or {}),
+        storage_parameters=_storage_parameters(spec.get("storageParameters") or {}, method),
         delete_with_object=policy == "Delete",
         replace_on_update=update_policy == "Replace",
         replace_on_adopt=adopt_policy == "Replace",
@@ -220,13 +220,16 @@ def _opclass(value: Any, field: str) -> str:
     return value
 
 
-def _storage_parameters(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+def _storage_parameters(params: Mapping[str, Any], method: str) -> tuple[tuple[str, str], ...]:
+    """Names and values checked against the method's own (core/reloptions.py); values kept as
+    written, since PostgreSQL stores that text."""
     result = []
     for name, value in sorted(params.items()):
         if not _STORAGE_PARAMETER.match(name) or len(name) > MAX_IDENTIFIER_BYTES:
             raise errors.SpecError(f"storageParameters: invalid parameter name {name!r}")
         if not isinstance(value, str) or not value or "\x00" in value:
             raise errors.SpecError(f"storageParameters.{name} must be a non-empty string")
+        reloptions.check(method, name, value)
         result.append((name, value))
     return tuple(result)
 
