@@ -1,5 +1,6 @@
 """The `dbindex-operator` command: `run` starts the operator, `import` turns SQL into manifests,
-`plan` shows what the operator would do about manifests, and the SQL."""
+`lint` gates migrations that would lock writes, `plan` shows what the operator would do about
+manifests, and the SQL."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="refuse CREATE INDEX without an index name (default: PostgreSQL's name, a note)",
     )
 
+    _add_lint(commands)
     _add_plan(commands)
 
     args = parser.parse_args(argv)
@@ -87,7 +89,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "lint":
+        return _lint(args)
     return _import(args, importer)
+
+
+def _add_lint(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from dbindex_operator.tools import linting
+    from dbindex_operator.tools.importing import TOOLS
+
+    linter = commands.add_parser(
+        "lint",
+        help="report migration statements that would lock writes (a CI gate)",
+        description="Report every statement of SQL migrations that would lock writes on a table "
+        "the same migration did not create, with the manifest that builds the index instead.",
+        epilog=linting.HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    linter.usage_status = linting.EXIT_USAGE
+    linter.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="SQL files, migration directories, or - for stdin (read in this order)",
+    )
+    linter.add_argument("-o", "--output", choices=linting.OUTPUTS, default="text")
+    linter.add_argument(
+        "--tool",
+        choices=TOOLS,
+        default=None,
+        help="the migration tool that runs the files (default: recognised from directories)",
+    )
+    linter.add_argument("--namespace", default=None, help="namespace of suggested manifests")
+    linter.add_argument("--secret", default="database", help="Secret of suggested manifests")
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from dbindex_operator.tools import linting
+
+    return linting.run(
+        args.files,
+        output=args.output,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        tool=args.tool,
+        secret=args.secret,
+        namespace=args.namespace,
+    )
 
 
 def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -26,6 +26,8 @@ class Source:
     filename: str
     sql: str
     version: str | None = None
+    tool: str | None = None  # the migration tool that runs it (None: a plain file)
+    raw: str | None = None  # the text as written, when ``sql`` has parts blanked
 
 
 @dataclasses.dataclass
@@ -64,7 +66,7 @@ def read_inputs(
 def _read(path: str, stdin: TextIO, tool: str | None) -> Input:
     if path != STDIN_PATH and os.path.isdir(path):
         tree = layouts.read_tree(path, tool)
-        sources = [Source(m.path, m.sql, m.version) for m in tree.migrations]
+        sources = [Source(m.path, m.sql, m.version, tree.tool, m.raw) for m in tree.migrations]
         return Input(path, sources, tree.diagnostics, tree=True)
     if path == STDIN_PATH:
         filename, sql = STDIN_NAME, stdin.read()
@@ -74,7 +76,7 @@ def _read(path: str, stdin: TextIO, tool: str | None) -> Input:
             sql = f.read()
     marked = tool if tool in (sections.GOOSE, sections.DBMATE) else sections.marked_tool(sql)
     if marked is None:
-        return Input(path, [Source(filename, sql)])
-    sql, _ = sections.up_section(sql, marked)
+        return Input(path, [Source(filename, sql, tool=tool)])
+    up, _ = sections.up_section(sql, marked)
     note = Diagnostic(filename, None, f"{marked} migration: only its up section is read")
-    return Input(path, [Source(filename, sql)], [note])
+    return Input(path, [Source(filename, up, tool=marked, raw=sql)], [note])

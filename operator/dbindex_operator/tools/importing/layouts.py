@@ -44,6 +44,7 @@ class Migration:
     path: str
     version: str
     sql: str
+    raw: str = ""  # the file as written (markers and down section included)
 
 
 @dataclasses.dataclass
@@ -71,7 +72,7 @@ def read_tree(directory: str, tool: str | None) -> Tree:
         path = os.path.join(directory, name)
         found = _migration(chosen, name, sql, path, tree.diagnostics)
         if found is not None:
-            ordered.append((found[0], Migration(path, found[1], found[2])))
+            ordered.append((found[0], Migration(path, found[1], found[2], sql)))
     ordered.sort(key=lambda pair: (pair[0], pair[1].path))
     _check_unique(chosen, ordered)
     tree.migrations = [migration for _, migration in ordered]

@@ -1,0 +1,48 @@
+"""Whether a migration tool runs a file inside a transaction it opens itself, by the tool's own
+convention for opting out:
+
+    sqlx            wrapped unless the file starts with ``-- no-transaction``
+    flyway          wrapped unless ``-- flyway:executeInTransaction=false`` in the file, or
+                    ``executeInTransaction=false`` in its script configuration file
+                    (``V1__name.sql.conf``)
+    goose           wrapped unless ``-- +goose NO TRANSACTION``
+    dbmate          wrapped unless ``transaction:false`` on the ``-- migrate:up`` line
+    golang-migrate  not wrapped (neither are plain files)
+
+Pure: the caller reads the script configuration file (``flyway_conf``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from dbindex_operator.tools.importing import layouts, sections
+
+_FLYWAY_OFF: Final = re.compile(
+    r"^[ \t]*--[ \t]*flyway:executeInTransaction[ \t]*=[ \t]*false\b", re.IGNORECASE | re.MULTILINE
+)
+_FLYWAY_CONF_OFF: Final = re.compile(
+    r"^[ \t]*(flyway\.)?executeInTransaction[ \t]*=[ \t]*false\b", re.IGNORECASE | re.MULTILINE
+)
+_GOOSE_OFF: Final = re.compile(r"^[ \t]*--[ \t]*\+goose[ \t]+NO[ \t]+TRANSACTION\b", re.I | re.M)
+_DBMATE_UP: Final = re.compile(r"^[ \t]*--[ \t]*migrate:up\b(?P<options>.*)$", re.MULTILINE)
+
+
+def wrapped(tool: str | None, raw: str, flyway_conf: str | None = None) -> str | None:
+    """Why ``tool`` runs this file (its text as written) in one transaction; None if it does not."""
+    if tool == layouts.SQLX and not raw.startswith("-- no-transaction"):
+        return "sqlx runs the migration in a transaction (no -- no-transaction first line)"
+    if tool == layouts.FLYWAY:
+        if _FLYWAY_OFF.search(raw) or (flyway_conf and _FLYWAY_CONF_OFF.search(flyway_conf)):
+            return None
+        return "flyway runs the migration in a transaction (no executeInTransaction=false)"
+    if tool == sections.GOOSE and not _GOOSE_OFF.search(raw):
+        return "goose runs the migration in a transaction (no -- +goose NO TRANSACTION)"
+    if tool == sections.DBMATE:
+        up = _DBMATE_UP.search(raw)
+        if up is None or "transaction:false" not in up["options"].replace(" ", ""):
+            return (
+                "dbmate runs the migration in a transaction (no transaction:false on -- migrate:up)"
+            )
+    return None
