@@ -14,50 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from dbindex_operator.core import names
-
-
-# The definition facts of the index whose pg_index row is aliased `x`. Text forms come from
-# PostgreSQL itself, so our desired signature can be produced by the same SQL (see PROBE_*).
-def _signature(alias: str) -> str:
-    """The SIGNATURE expression for the pg_index row aliased `alias`."""
-    return _SIGNATURE_OF_X.replace("x.", f"{alias}.")
-
-
-_SIGNATURE_OF_X: Final = """
-    json_build_object(
-        'method', (SELECT am.amname FROM pg_class ic JOIN pg_am am ON am.oid = ic.relam
-                   WHERE ic.oid = x.indexrelid),
-        'unique', x.indisunique,
-        'nullsNotDistinct', x.indnullsnotdistinct,
-        'keys', (
-            SELECT json_agg(json_build_array(
-                pg_get_indexdef(x.indexrelid, k.n, false),
-                CASE WHEN opc.opcdefault THEN NULL ELSE opc.opcname END,
-                CASE WHEN x.indcollation[k.n - 1] = 0
-                       OR x.indcollation[k.n - 1] = att.attcollation THEN NULL
-                     ELSE coll.collname END,
-                (x.indoption[k.n - 1] & 1) <> 0,
-                (x.indoption[k.n - 1] & 2) <> 0
-            ) ORDER BY k.n)
-            FROM generate_series(1, x.indnkeyatts) AS k(n)
-            LEFT JOIN pg_opclass opc ON opc.oid = x.indclass[k.n - 1]
-            LEFT JOIN pg_collation coll ON coll.oid = x.indcollation[k.n - 1]
-            LEFT JOIN pg_attribute att
-                   ON att.attrelid = x.indrelid AND att.attnum = x.indkey[k.n - 1]
-                  AND x.indkey[k.n - 1] <> 0
-        ),
-        'include', COALESCE((
-            SELECT json_agg(pg_get_indexdef(x.indexrelid, k.n, false) ORDER BY k.n)
-            FROM generate_series(x.indnkeyatts + 1, x.indnatts) AS k(n)
-        ), '[]'::json),
-        'predicate', pg_get_expr(x.indpred, x.indrelid),
-        'reloptions', (SELECT array_to_json(ARRAY(SELECT unnest(ic.reloptions) ORDER BY 1))
-                       FROM pg_class ic WHERE ic.oid = x.indexrelid),
-        'tablespace', (SELECT ts.spcname FROM pg_class ic JOIN pg_tablespace ts
-                       ON ts.oid = ic.reltablespace WHERE ic.oid = x.indexrelid)
-    )
-"""
-SIGNATURE: Final = _SIGNATURE_OF_X
+from dbindex_operator.core.signature import SIGNATURE as SIGNATURE
+from dbindex_operator.core.signature import signature_of
 
 PROGRESS_COLUMNS: Final = """
     p.pid, p.phase, p.index_relid, p.blocks_total, p.blocks_done, p.tuples_total,
@@ -102,7 +60,7 @@ STATE: Final = f"""
            it.oid AS replacement_oid,
            xt.indisvalid AS replacement_valid,
            CASE WHEN xt.indisvalid AND lt.pid IS NULL
-                THEN {_signature("xt")} END AS replacement_signature,
+                THEN {signature_of("xt")} END AS replacement_signature,
            ir.oid AS retired_oid,
            CASE WHEN p.pid IS NOT NULL THEN json_build_object(
                'pid', p.pid, 'phase', p.phase, 'index_relid', p.index_relid,

@@ -11,7 +11,6 @@ It decides nothing itself and keeps no history the catalog could tell.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import logging
 from typing import Protocol
@@ -169,7 +168,6 @@ class Scheduler:
             targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
             states = await db.fetch_states(ctx.pool, targets, ctx.params)
             metrics.CATALOG_QUERIES.labels("state").inc()
-            states = await self._with_partitions(ctx, states)
         self._failures = 0
         soon = deleting = False
         ddl: list[tuple[base.Executor, catalog.IndexState]] = []
@@ -194,22 +192,6 @@ class Scheduler:
         retry_at += [t.window_opens_at for t in self.objects.values() if t.window_opens_at > 0]
         if retry_at:
             self._next_pass = min(self._next_pass, max(min(retry_at), self._clock()))
-
-    async def _with_partitions(
-        self, ctx: base.Context, states: list[catalog.IndexState]
-    ) -> list[catalog.IndexState]:
-        """Partitioned tables' trees, in one more query for all of them (only when any)."""
-        roots = {s.table_oid for s in states if s.table_kind == "p" and s.table_oid is not None}
-        if not roots:
-            return states
-        trees = await db.fetch_partitions(ctx.pool, sorted(roots), ctx.params)
-        metrics.CATALOG_QUERIES.labels("partitions").inc()
-        return [
-            dataclasses.replace(s, partitions=trees.get(s.table_oid or 0, ()))
-            if s.table_kind == "p"
-            else s
-            for s in states
-        ]
 
     def _decide(
         self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState

@@ -7,7 +7,6 @@ describe and render. Nothing here writes to a database or to the API server.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, TextIO
 
@@ -137,7 +136,6 @@ async def _plan_database(
         )
         targets = [(m.spec.schema, m.spec.table, m.spec.name) for _, m, _ in items if m.spec]
         states = await db.fetch_states(pool, targets, params)
-        states = await _with_partitions(pool, params, states)
         rows = {}
         for (i, manifest, history), state in zip(items, states, strict=True):
             rows[i] = await _decide(pool, params, manifest, state, history)
@@ -147,23 +145,6 @@ async def _plan_database(
     finally:
         if pool is not None:
             await _close(pool)
-
-
-async def _with_partitions(
-    pool: Any, params: db.ConnectParams, states: list[catalog.IndexState]
-) -> list[catalog.IndexState]:
-    """Partitioned tables' trees, in one more query for all of them, as the scheduler reads
-    them."""
-    roots = {s.table_oid for s in states if s.table_kind == "p" and s.table_oid is not None}
-    if not roots:
-        return states
-    trees = await db.fetch_partitions(pool, sorted(roots), params)
-    return [
-        dataclasses.replace(s, partitions=trees.get(s.table_oid or 0, ()))
-        if s.table_kind == "p"
-        else s
-        for s in states
-    ]
 
 
 async def _decide(
