@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dbindex_operator.core import catalog, errors, names, plan, policy, progress, status
+from dbindex_operator.core import catalog, errors, eta, names, plan, policy, progress, status
 from dbindex_operator.runtime import ddl, metrics, reporter, tracking
 from dbindex_operator.runtime.executors import base, drop
 
@@ -29,6 +29,7 @@ class Build(base.Executor):
     ) -> None:
         super().__init__(ctx, tracked)
         self.drift = drift
+        self.eta = eta.Estimator()  # the few samples the ETA needs (core/eta.py)
 
     @property
     def target(self) -> str:
@@ -99,6 +100,8 @@ class Build(base.Executor):
         tracked.percent = progress.percent(row, tracked.percent)
         _, blocking = progress.blockers(row)
         waiting = f"; blocked by {', '.join(map(str, blocking))}" if blocking else ""
+        details = reporter.progress_status(row, tracked.percent)
+        details.update(self.eta_seconds(row))
         self.ctx.reporter.report(
             tracked,
             self.phase,
@@ -106,8 +109,15 @@ class Build(base.Executor):
             f"{self._doing()}: {progress.phase_text(row)}{waiting} ({self._attempt})"
             if self.phase != status.BUILDING
             else f"{progress.phase_text(row)}{waiting} ({self._attempt})",
-            progress=reporter.progress_status(row, tracked.percent),
+            progress=details,
         )
+
+    def eta_seconds(self, row: catalog.Progress) -> dict[str, int]:
+        """{"etaSeconds": n} once the current phase's rate is stable (core/eta.py), else {}."""
+        now = self.ctx.clock()
+        self.eta = eta.observe(self.eta, row, now)
+        seconds = eta.seconds(self.eta, now)
+        return {} if seconds is None else {"etaSeconds": seconds}
 
     def outcome(self, result: base.Outcome) -> None:
         tracked, spec = self.tracked, self.spec
