@@ -11,6 +11,7 @@ import pytest
 
 from dbindex_operator import cli
 from dbindex_operator.tools import linting
+from dbindex_operator.tools.importing import layouts
 
 LINT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "lint"
 
@@ -30,43 +31,47 @@ def found(*paths: str | Path) -> list[tuple[str, int, str]]:
     return [(Path(r["file"]).name, r["line"], r["rule"]) for r in rows]
 
 
-@pytest.mark.parametrize(
-    ("tree", "expected"),
-    [
-        (
-            "sqlx",
-            [
-                ("2_lock.sql", 1, "create-index-not-concurrent"),
-                ("3_wrapped.sql", 1, "concurrently-in-transaction"),
-            ],
-        ),
-        ("flyway", [("V1__wrapped.sql", 1, "concurrently-in-transaction")]),
-        (
-            "goose",
-            [
-                ("00001_wrapped.sql", 2, "concurrently-in-transaction"),
-                ("00002_off.sql", 3, "concurrent-if-not-exists"),
-            ],
-        ),
-        (
-            "dbmate",
-            [
-                ("20240101000000_wrapped.sql", 2, "concurrently-in-transaction"),
-                ("20240102000000_off.sql", 3, "reindex-not-concurrent"),
-            ],
-        ),
-        (
-            "golang-migrate",
-            [
-                ("1_a.up.sql", 2, "drop-index-not-concurrent"),
-                ("2_b.up.sql", 2, "concurrently-in-transaction"),
-            ],
-        ),
-        ("clean", []),
+# The findings on each tool's fixture tree, in order: (file name, line, rule).
+EXPECTED: dict[str, list[tuple[str, int, str]]] = {
+    "sqlx": [
+        ("2_lock.sql", 1, "create-index-not-concurrent"),
+        ("3_wrapped.sql", 1, "concurrently-in-transaction"),
     ],
-)
+    "flyway": [("V1__wrapped.sql", 1, "concurrently-in-transaction")],
+    "goose": [
+        ("00001_wrapped.sql", 2, "concurrently-in-transaction"),
+        ("00002_off.sql", 3, "concurrent-if-not-exists"),
+    ],
+    "dbmate": [
+        ("20240101000000_wrapped.sql", 2, "concurrently-in-transaction"),
+        # transaction:false, but the up section goes to the server as one query
+        ("20240103000000_two.sql", 2, "concurrently-in-transaction"),
+        ("20240103000000_two.sql", 3, "reindex-not-concurrent"),
+    ],
+    "golang-migrate": [
+        # one query string of two statements: an implicit transaction
+        ("1_a.up.sql", 1, "concurrently-in-transaction"),
+        ("1_a.up.sql", 2, "drop-index-not-concurrent"),
+        ("2_b.up.sql", 2, "concurrently-in-transaction"),  # BEGIN
+        ("2_b.up.sql", 4, "concurrently-in-transaction"),  # after COMMIT, same query
+    ],
+    "plain": [
+        ("2-lock.sql", 2, "create-index-not-concurrent"),
+        ("10-concurrently.sql", 5, "concurrently-in-transaction"),
+    ],
+    "clean": [],
+}
+
+
+@pytest.mark.parametrize(("tree", "expected"), EXPECTED.items())
 def test_findings_per_tool(tree: str, expected: list[tuple[str, int, str]]) -> None:
     assert found(LINT / tree) == expected
+
+
+def test_every_tool_has_a_fixture_tree() -> None:
+    assert set(EXPECTED) == {*layouts.TOOLS, "clean"}
+    for tool in layouts.TOOLS:
+        assert layouts.read_tree(str(LINT / tool), None).tool == tool
 
 
 @pytest.mark.parametrize(
@@ -102,6 +107,91 @@ def test_each_rule(sql: str, rule: str) -> None:
 )
 def test_clean_statements(sql: str) -> None:
     assert lint("-", sql=sql)[:2] == (0, "")
+
+
+ONE_QUERY = "concurrently-in-transaction"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(
+            {"1_a.up.sql": "-- why\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- done\n"},
+            [],
+            id="golang-migrate-alone-comments-do-not-count",
+        ),
+        pytest.param(
+            {"1_a.up.sql": "ALTER TABLE t ADD b int;\nCREATE INDEX CONCURRENTLY i ON t (b);\n"},
+            [("1_a.up.sql", 2, ONE_QUERY)],
+            id="golang-migrate-two-statements",
+        ),
+        pytest.param(
+            {"1_a.up.sql": "DROP INDEX CONCURRENTLY i;\nSELECT 1;\n", "1_a.down.sql": "x"},
+            [("1_a.up.sql", 1, ONE_QUERY)],
+            id="golang-migrate-drop-concurrently",
+        ),
+        pytest.param(
+            {
+                "20240101000000_a.sql": "-- migrate:up transaction:false\n"
+                "CREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;\n-- migrate:down\n"
+            },
+            [("20240101000000_a.sql", 2, ONE_QUERY)],
+            id="dbmate-transaction-false-two-statements",
+        ),
+        pytest.param(
+            {
+                "20240101000000_a.sql": "-- migrate:up transaction:false\n"
+                "CREATE INDEX CONCURRENTLY i ON t (a);\n-- migrate:down\nDROP INDEX i;\nSELECT 1;\n"
+            },
+            [],
+            id="dbmate-down-statements-do-not-count",
+        ),
+        pytest.param(
+            {
+                "00001_a.sql": "-- +goose NO TRANSACTION\n-- +goose Up\n"
+                "ALTER TABLE t ADD b int;\nCREATE INDEX CONCURRENTLY i ON t (b);\n"
+            },
+            [],
+            id="goose-sends-statements-one-by-one",
+        ),
+        pytest.param(
+            {
+                "V1__a.sql": "-- flyway:executeInTransaction=false\n"
+                "ALTER TABLE t ADD b int;\nCREATE INDEX CONCURRENTLY i ON t (b);\n"
+            },
+            [],
+            id="flyway-sends-statements-one-by-one",
+        ),
+    ],
+)
+def test_one_query_of_several_statements_is_a_transaction(
+    files: dict[str, str], expected: list[tuple[str, int, str]], tmp_path: Path
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert found(tmp_path) == expected
+
+
+def test_the_one_query_message_says_why_and_what_to_do() -> None:
+    code, out, _ = lint(LINT / "golang-migrate", output="json")
+    assert code == 3
+    message = json.loads(out)[0]["message"]
+    assert "x-multi-statement=true" in message
+    assert "one implicit transaction" in message
+    assert "a migration of its own" in message
+
+
+def test_a_single_file_is_read_as_its_tool_runs_it_with_tool() -> None:
+    path = str(LINT / "golang-migrate" / "1_a.up.sql")
+    rules = []
+    for tool in (None, "golang-migrate"):
+        out = io.StringIO()
+        code = linting.run(
+            [path], output="json", stdin=io.StringIO(), stdout=out, stderr=io.StringIO(), tool=tool
+        )
+        assert code == 3
+        rules.append([r["rule"] for r in json.loads(out.getvalue())])
+    assert rules == [["drop-index-not-concurrent"], [ONE_QUERY, "drop-index-not-concurrent"]]
 
 
 def test_a_table_created_in_an_earlier_migration_is_not_exempt(tmp_path: Path) -> None:

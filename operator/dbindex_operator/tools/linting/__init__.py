@@ -40,7 +40,10 @@ every statement that would lock writes on a table not created earlier in the sam
   concurrently-in-transaction   CONCURRENTLY inside a transaction: the tool's (sqlx without
                                 -- no-transaction, flyway without executeInTransaction=false,
                                 goose without -- +goose NO TRANSACTION, dbmate without
-                                transaction:false) or BEGIN ... COMMIT in the file
+                                transaction:false), BEGIN ... COMMIT in the file, or
+                                the implicit one of a query string of several statements
+                                (golang-migrate sends each file as one, unless
+                                x-multi-statement=true; so does dbmate with transaction:false)
   concurrent-if-not-exists      CREATE INDEX CONCURRENTLY IF NOT EXISTS (accepts an INVALID index
                                 a failed build left behind)
   reindex-not-concurrent        REINDEX without CONCURRENTLY
@@ -87,7 +90,8 @@ def run(
         for source in given.sources:
             raw = source.sql if source.raw is None else source.raw
             why = transactions.wrapped(source.tool, raw, _flyway_conf(source))
-            found, syntax_errors = rules.check(source.filename, source.sql, why)
+            alone = transactions.one_query(source.tool, raw)
+            found, syntax_errors = rules.check(source.filename, source.sql, why, alone)
             for error in syntax_errors:
                 print(error, file=stderr)
             unparsable = unparsable or bool(syntax_errors)

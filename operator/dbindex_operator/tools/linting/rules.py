@@ -4,8 +4,10 @@ blanked, PostgreSQL's parser); a table created earlier in the same file is new, 
 locks nobody (the lock rules skip it).
 
     create-index-not-concurrent   CREATE INDEX without CONCURRENTLY: blocks writes for the build
-    concurrently-in-transaction   CONCURRENTLY inside a transaction (the tool's or BEGIN ...
-                                  COMMIT): PostgreSQL refuses it
+    concurrently-in-transaction   CONCURRENTLY inside a transaction (the tool's, BEGIN ...
+                                  COMMIT, or the implicit one PostgreSQL opens for a query string
+                                  of several statements, which golang-migrate sends): PostgreSQL
+                                  refuses it
     concurrent-if-not-exists      CREATE INDEX CONCURRENTLY IF NOT EXISTS: a failed build leaves an
                                   INVALID index of that name, which IF NOT EXISTS then accepts
     reindex-not-concurrent        REINDEX without CONCURRENTLY: blocks writes (and reads using it)
@@ -49,18 +51,22 @@ class _File:
 
     filename: str
     wrapped: str | None
+    one_query: str | None = None  # why the file goes to the server as one query string
+    statements: int = 0
     tables: set[str] = dataclasses.field(default_factory=set)
     indexes: dict[str, str] = dataclasses.field(default_factory=dict)
     begun: int | None = None  # the line of an open BEGIN
     findings: list[Finding] = dataclasses.field(default_factory=list)
 
 
-def check(filename: str, sql: str, wrapped: str | None) -> tuple[list[Finding], list[Diagnostic]]:
-    """The findings of one file (``wrapped``: why its tool runs it in a transaction, or None),
-    and its syntax errors."""
+def check(
+    filename: str, sql: str, wrapped: str | None, one_query: str | None = None
+) -> tuple[list[Finding], list[Diagnostic]]:
+    """The findings of one file (``wrapped``: why its tool runs it in a transaction, or None;
+    ``one_query``: why its tool sends it as one query string, or None), and its syntax errors."""
     blanked, _ = psql.blank_psql(sql)
     source, statements, syntax_errors = parse.split(blanked, filename)
-    state = _File(filename, wrapped)
+    state = _File(filename, wrapped, one_query, len(statements))
     for statement in statements:
         _, line = parse.head(source, statement)
         _statement(statement.node, line, state)
@@ -159,6 +165,12 @@ def _in_transaction(state: _File, line: int, what: str) -> None:
         why = f"the file's BEGIN at line {state.begun} opens a transaction"
     elif state.wrapped is not None:
         why = state.wrapped
+    elif state.one_query is not None and state.statements > 1:
+        # PostgreSQL runs a query string of several statements as one implicit transaction.
+        why = (
+            f"{state.one_query}, and PostgreSQL runs a query of {state.statements} statements as"
+            " one implicit transaction (give it a migration of its own)"
+        )
     else:
         return
     _add(

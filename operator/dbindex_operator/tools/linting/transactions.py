@@ -9,6 +9,18 @@ convention for opting out:
     dbmate          wrapped unless ``transaction:false`` on the ``-- migrate:up`` line
     golang-migrate  not wrapped (neither are plain files)
 
+And whether it sends a file to PostgreSQL as ONE query string (``one_query``), which PostgreSQL
+itself runs as one implicit transaction when the string holds more than one statement (checked
+against PostgreSQL 15: ``CREATE INDEX CONCURRENTLY`` in such a string fails with 25001, even
+after an explicit COMMIT in it):
+
+    golang-migrate  the whole file in one Exec, unless the database URL sets x-multi-statement=true
+                    (then it splits at semicolons): not visible in the file, so assumed off
+    dbmate          with transaction:false, the up section in one Exec
+
+(flyway and goose send statements one by one; sqlx's behaviour with ``-- no-transaction``
+differs between its versions, so it is not assumed.)
+
 Pure: the caller reads the script configuration file (``flyway_conf``).
 """
 
@@ -45,4 +57,17 @@ def wrapped(tool: str | None, raw: str, flyway_conf: str | None = None) -> str |
             return (
                 "dbmate runs the migration in a transaction (no transaction:false on -- migrate:up)"
             )
+    return None
+
+
+def one_query(tool: str | None, raw: str) -> str | None:
+    """Why ``tool`` sends this file (its up part) to PostgreSQL as one query string, outside a
+    transaction of its own; None if it does not (see the module docstring)."""
+    if tool == layouts.GOLANG_MIGRATE:
+        return (
+            "golang-migrate sends the file to PostgreSQL as one query (unless the database URL"
+            " sets x-multi-statement=true)"
+        )
+    if tool == sections.DBMATE and wrapped(tool, raw) is None:
+        return "dbmate (transaction:false) sends the up section to PostgreSQL as one query"
     return None
