@@ -184,6 +184,7 @@ class IndexState:
     replacement_signature: Mapping[str, Any] | None = None
     retired_oid: int | None = None  # names.retired(name): the old index, swapped out
     partitions: tuple[Any, ...] = ()  # partitions.Node, the table first: for table_kind 'p'
+    server_version: int = 0  # server_version_num (db.fetch_states); 0: not known
 
     @property
     def table_exists(self) -> bool:

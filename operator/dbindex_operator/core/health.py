@@ -31,6 +31,7 @@ _MIN_PAGES: Final = 10
 
 # $1 schemas, $2 index names. Sizes and statistics of each index; pg_relation_size takes ACCESS
 # SHARE, so an index or table behind ACCESS EXCLUSIVE is skipped (null) rather than waited for.
+# last_idx_scan exists from PostgreSQL 16 on: read through to_jsonb, it is null before.
 HEALTH: Final = """
     WITH exclusive AS MATERIALIZED (
         SELECT DISTINCT l.relation FROM pg_locks l
@@ -42,6 +43,7 @@ HEALTH: Final = """
                 THEN pg_relation_size(i.oid) END AS size_bytes,
            am.amname AS method,
            s.idx_scan AS scans,
+           (to_jsonb(s.*) ->> 'last_idx_scan')::timestamptz AS last_scan,
            i.reltuples AS tuples,
            i.reloptions,
            (SELECT json_agg(st.avg_width ORDER BY k.n)
@@ -79,6 +81,7 @@ class Facts:
     fillfactor: int
     widths: tuple[int | None, ...]
     scans_since: str | None  # when the counters started: stats reset, or the server's start
+    last_scan: str | None = None  # last_idx_scan (PostgreSQL 16+); None: older, or never scanned
 
 
 def facts_from_row(row: Mapping[str, Any]) -> Facts:
@@ -93,6 +96,7 @@ def facts_from_row(row: Mapping[str, Any]) -> Facts:
         fillfactor=_fillfactor(row["reloptions"] or (), row["method"]),
         widths=tuple(widths or ()),
         scans_since=None if since is None else _iso(since),
+        last_scan=None if row.get("last_scan") is None else _iso(row["last_scan"]),
     )
 
 
@@ -134,14 +138,21 @@ def status(
     unused_after: float,
 ) -> dict[str, Any]:
     """status.health from one observation at `now`. `previous` is the last status.health: the
-    time the scan count last changed is carried over (PostgreSQL 15 has no last_idx_scan), and
-    `unused` says it has not changed for `unused_after` seconds of our observation."""
+    time the scan count last changed is carried over, and `unused` says it has not changed for
+    `unused_after` seconds of our observation. PostgreSQL 16+ records the last scan itself
+    (last_idx_scan): where present it dates the first look (an index unused for months is
+    Unused at once) and any scan after our last look; a scan whose time the server has not
+    flushed yet still counts from when we saw the count move."""
     previous = previous or {}
     stamp = _iso(now)
     changed = previous.get("scans") != facts.scans or previous.get("scansSince") != (
         facts.scans_since
     )
     unchanged_since = stamp if changed else str(previous.get("scansUnchangedSince") or stamp)
+    if facts.last_scan is not None and (
+        not previous or facts.last_scan > str(previous.get("checkedAt") or "")
+    ):
+        unchanged_since = facts.last_scan  # never earlier than what we already observed
     since = datetime.datetime.fromisoformat(unchanged_since.replace("Z", "+00:00"))
     result: dict[str, Any] = {
         "sizeBytes": facts.size_bytes,

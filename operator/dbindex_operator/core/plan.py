@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from dbindex_operator.core import (
     actions,
     catalog,
+    compat,
     definitions,
     names,
     partitions,
@@ -83,6 +84,9 @@ def _decide(
     history: History,
 ) -> Action:
     where = f"{spec.schema}.{spec.table}"
+    refused = compat.unsupported(spec, state.server_version)
+    if refused is not None:
+        return Fail(compat.REASON, refused)
     if not state.table_exists:
         return Wait("Waiting", "TableNotFound", f"table {where} does not exist (yet)")
     if state.table_kind == "p":

@@ -15,13 +15,14 @@ def signature_of(alias: str) -> str:
     return _SIGNATURE_OF_X.replace("x.", f"{alias}.")
 
 
-# The definition facts of the index whose pg_index row is aliased `x`.
+# The definition facts of the index whose pg_index row is aliased `x`. indnullsnotdistinct exists
+# from PostgreSQL 15 on: read through to_jsonb, it is simply absent (false) on 14.
 _SIGNATURE_OF_X: Final = """
     json_build_object(
         'method', (SELECT am.amname FROM pg_class ic JOIN pg_am am ON am.oid = ic.relam
                    WHERE ic.oid = x.indexrelid),
         'unique', x.indisunique,
-        'nullsNotDistinct', x.indnullsnotdistinct,
+        'nullsNotDistinct', COALESCE((to_jsonb(x.*) ->> 'indnullsnotdistinct')::boolean, false),
         'keys', (
             SELECT json_agg(json_build_array(
                 pg_get_indexdef(x.indexrelid, k.n, false),

@@ -155,9 +155,13 @@ async def fetch_states(
     pool: Any, targets: Sequence[tuple[str, str, str]], params: ConnectParams
 ) -> list[catalog.IndexState]:
     """One query for every index of the database, and one more for the partition trees of the
-    partitioned tables among them (only when there are any)."""
+    partitioned tables among them (only when there are any). Each state carries the server's
+    version (core/compat.py decides what it allows)."""
+    version = await server_version(pool, params)
     rows = await _fetch(pool, params, catalog.STATE, *catalog.state_arguments(targets))
-    states = [catalog.state_from_row(row) for row in rows]
+    states = [
+        dataclasses.replace(catalog.state_from_row(row), server_version=version) for row in rows
+    ]
     roots = sorted({s.table_oid for s in states if s.table_kind == "p" and s.table_oid})
     if not roots:
         return states
@@ -171,6 +175,15 @@ async def fetch_states(
         else s
         for s in states
     ]
+
+
+async def server_version(pool: Any, params: ConnectParams) -> int:
+    """The server's version as server_version_num (150004 for 15.4), from what asyncpg learnt
+    in the connection handshake: no query."""
+    with translated(params, doing="cannot connect to"):
+        async with pool.acquire() as conn:
+            version = conn.get_server_version()
+    return int(version.major) * 10000 + int(version.minor)
 
 
 async def fetch_health(
