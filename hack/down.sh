@@ -36,7 +36,10 @@ if [ -z "$pg_pid" ] && [ -f "$pg_data/postmaster.pid" ]; then
   pid_matches "$pg_pid" postgres "$pg_data" || pg_pid=
 fi
 if [ -n "$pg_pid" ]; then
-  as_pg "$PG_BINDIR/pg_ctl" -D "$pg_data" stop -m fast -w -t 30 >/dev/null 2>&1 || true
+  # The pg_ctl of the running server's own major (PG_VERSION may differ from up.sh's call).
+  pg_ctl_bin="$(dirname "$(readlink "/proc/$pg_pid/exe" 2>/dev/null || echo "$PG_BINDIR/postgres")")/pg_ctl"
+  [ -x "$pg_ctl_bin" ] || pg_ctl_bin="$PG_BINDIR/pg_ctl"
+  as_pg "$pg_ctl_bin" -D "$pg_data" stop -m fast -w -t 30 >/dev/null 2>&1 || true
   if ! wait_gone "$pg_pid" postgres 5; then
     say "postgres (pid $pg_pid) did not stop with pg_ctl; sending SIGTERM"
     kill -TERM "$pg_pid" 2>/dev/null || true

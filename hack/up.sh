@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the local test environment: etcd, kube-apiserver (RBAC on, x509 client auth, ServiceAccount
 # tokens), kube-controller-manager (namespace, garbage-collector and serviceaccount controllers)
-# and PostgreSQL 15, all on free loopback ports, all state in ${DBINDEX_LOCAL_DIR:-<repo>/.local}.
+# and PostgreSQL (15 by default; PG_VERSION=14..18), all on free loopback ports, all state in
+# ${DBINDEX_LOCAL_DIR:-<repo>/.local}.
 #
 # Idempotent: when everything is already up and healthy it only prints the summary (same PIDs).
 # When something died, or the requested versions / PG_FSYNC changed, it stops what is left
@@ -9,7 +10,8 @@
 # it started (logs are kept) and exits non-zero.
 #
 # Environment: DBINDEX_LOCAL_DIR (state directory), PG_FSYNC=on|off (default off; benchmarks want
-# on), K8S_VERSION / ETCD_VERSION / HELM_VERSION / PG_BINDIR / TOOLS_CACHE (hack/versions.env).
+# on), K8S_VERSION / ETCD_VERSION / HELM_VERSION / PG_VERSION / PG_BINDIR / TOOLS_CACHE
+# (hack/versions.env; majors other than Debian's 15 are installed by hack/install-pg.sh).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,8 +21,18 @@ case $state_dir in *[[:space:]]*) die "the state directory may not contain space
 for tool in openssl "$PYTHON" base64; do
   command -v "$tool" >/dev/null || die "'$tool' is required (see README.md, Requirements)"
 done
+if [ ! -x "$PG_BINDIR/initdb" ] && [ "$PG_BINDIR" = "$PG_CACHE/$PG_VERSION/bin" ]; then
+  "$hack_dir/install-pg.sh" "$PG_VERSION" >/dev/null
+fi
 [ -x "$PG_BINDIR/initdb" ] && [ -x "$PG_BINDIR/pg_ctl" ] ||
-  die "PostgreSQL 15 server binaries not found in $PG_BINDIR (Debian: apt-get install postgresql-15)"
+  die "PostgreSQL $PG_VERSION server binaries not found in $PG_BINDIR (Debian: apt-get install postgresql-15; other majors: hack/install-pg.sh)"
+pg_major=$("$PG_BINDIR/postgres" --version | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
+[ "$pg_major" = "$PG_VERSION" ] ||
+  die "PG_BINDIR=$PG_BINDIR holds PostgreSQL ${pg_major:-?}, not PG_VERSION=$PG_VERSION (unset PG_BINDIR?)"
+# The bundled majors ship no client programs; any pg_isready speaks to any server.
+pg_isready_bin="$PG_BINDIR/pg_isready"
+[ -x "$pg_isready_bin" ] || pg_isready_bin=$(command -v pg_isready) ||
+  die "pg_isready not found (Debian: apt-get install postgresql-client)"
 if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' user (it runs initdb/postgres)"
 fi
@@ -34,7 +46,7 @@ kubectl_bin="$tools_bin/kubectl-$K8S_VERSION"
 helm_bin="$tools_bin/helm-$HELM_VERSION"
 
 lock_state_dir
-config="k8s=$K8S_VERSION etcd=$ETCD_VERSION pg_bindir=$PG_BINDIR pg_fsync=$PG_FSYNC"
+config="k8s=$K8S_VERSION etcd=$ETCD_VERSION pg=$PG_VERSION pg_bindir=$PG_BINDIR pg_fsync=$PG_FSYNC"
 
 summary() {
   local shown=$state_dir
@@ -45,7 +57,7 @@ summary() {
 Local environment $1 (state in $state_dir)
   kube-apiserver  $DBINDEX_APISERVER_URL  (Kubernetes $K8S_VERSION, RBAC on)
   etcd            $DBINDEX_ETCD_URL
-  postgres        $PGURL  (fsync=$PG_FSYNC)
+  postgres        $PGURL  (PostgreSQL $PG_VERSION, fsync=$PG_FSYNC)
   logs            $state_dir/logs/
 Use it:   source $shown/env && kubectl get ns && psql -c 'select version()'
 Stop it:  make down   (or hack/down.sh)
@@ -64,7 +76,7 @@ healthy() {
     wait_http etcd "$DBINDEX_ETCD_URL/health" 5 "$(live_pid etcd)" &&
     wait_http kube-apiserver "$DBINDEX_APISERVER_URL/readyz" 10 "$(live_pid kube-apiserver)" \
       "$DBINDEX_CA_CERT" "$DBINDEX_ADMIN_CERT" "$DBINDEX_ADMIN_KEY" &&
-    "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -t 5 )
+    "$pg_isready_bin" -q -h 127.0.0.1 -p "$PGPORT" -t 5 )
 }
 if [ -f "$state_dir/env" ] && [ "$(cat "$state_dir/config" 2>/dev/null)" = "$config" ] &&
    all_alive && healthy 2>/dev/null; then
@@ -232,7 +244,7 @@ spawn kube-controller-manager "$kcm_bin" \
 
 pg_ok=
 for _ in $(seq 60); do
-  if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -t 2; then pg_ok=1; break; fi
+  if "$pg_isready_bin" -q -h 127.0.0.1 -p "$pg_port" -t 2; then pg_ok=1; break; fi
   sleep 0.5
 done
 [ -n "$pg_ok" ] || { show_log "$log_dir/postgres.log"; die "PostgreSQL does not answer pg_isready"; }
@@ -264,6 +276,7 @@ export DBINDEX_ETCD_URL=$(q "$etcd_url")
 export PGURL=$(q "postgresql://postgres@127.0.0.1:$pg_port/postgres")
 export PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres
 export PG_BINDIR=$(q "$PG_BINDIR")
+export PG_VERSION=$(q "$PG_VERSION")
 export PATH=$(q "$state_dir/bin"):"\$PATH"
 EOF
 echo "$config" >"$state_dir/config"
