@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,12 @@ from dbindex_operator.runtime.params import redact as redact
 # What asyncpg and the socket raise: the server's errors (with a SQLSTATE), the driver's, the
 # network's. translated() is the one place they become the operator's error tree.
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+# Run on every session() right after connecting, before the caller's statements: the running
+# work's runtime/guard.Guard (advisory lock + catalog re-check), set per task by executors/base.
+GUARD: contextvars.ContextVar[Callable[[asyncpg.Connection], Awaitable[None]] | None] = (
+    contextvars.ContextVar("ddl_guard", default=None)
+)
 
 
 @contextlib.contextmanager
@@ -64,13 +71,17 @@ async def session(
     """A dedicated connection for one DDL statement, its settings in the startup packet (so the
     DDL is the only statement in its string, never in a transaction block). Every failure,
     connecting included, is a BuildFailure. A cancelled caller (deletion, shutdown) closes the
-    socket at once: the server aborts the statement through client_connection_check_interval."""
+    socket at once: the server aborts the statement through client_connection_check_interval.
+    The task's GUARD, if any, runs first (it may raise core.locks.Abstained: nothing ran)."""
     with translated(params):
         try:
             conn = await connect(params, timeout=timeout, server_settings=server_settings)
         except errors.ConnectionFailed as exc:
             raise errors.BuildFailure(None, exc.message) from None
         try:
+            guard = GUARD.get()
+            if guard is not None:
+                await guard(conn)
             yield conn
         except asyncio.CancelledError:
             conn.terminate()

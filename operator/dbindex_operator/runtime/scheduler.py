@@ -237,7 +237,7 @@ class Scheduler:
             self.services.slots.release(database, table)
             self.wake()
 
-        base.launch(executor, release)
+        base.launch(executor, release, state)  # re-checked under the index lock
         return True
 
     async def _poll_progress(self) -> None:

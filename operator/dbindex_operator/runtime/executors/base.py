@@ -8,6 +8,11 @@ An executor is made for one object and one piece of work. The scheduler calls, i
                 core/policy.py and report it.
 launch() owns that sequence, the task, and the release of whatever the scheduler reserved.
 Executors decide nothing about *whether* to act: core/plan.py did, from the catalog.
+
+launch() also puts every DDL session of the work under a runtime/guard.Guard: the index's
+advisory lock, and the catalog re-read under it against the state the decision was made from
+(core/locks.py). A work that abstains ran nothing: it gets no outcome, its attempt is not
+counted, and the object is decided again after ABSTAIN_PAUSE seconds.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from dbindex_operator.core import catalog, errors, settings
-from dbindex_operator.runtime import db, reporter, tracking
+from dbindex_operator.core import catalog, errors, locks, settings, status
+from dbindex_operator.runtime import db, guard, reporter, tracking
 
 logger = logging.getLogger(__name__)
+ABSTAIN_PAUSE = 2.0  # seconds: no hot loop while another session holds the index's lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +79,36 @@ class Executor(abc.ABC):
         """Account for how the work ended and report it."""
 
 
-def launch(executor: Executor, on_exit: Callable[[], None]) -> tracking.Job:
+def launch(
+    executor: Executor,
+    on_exit: Callable[[], None],
+    decided: catalog.IndexState | None = None,
+) -> tracking.Job:
     """Start executor's work for its object; `on_exit` runs when it ends in any way (release the
     slot, wake the scheduler). A cancelled job gets no outcome: whoever cancelled it decides
-    again from the catalog."""
+    again from the catalog. `decided`: the catalog state the work was decided from, re-checked
+    under the lock before its first DDL (None: only the lock)."""
     tracked = executor.tracked
     job = tracking.Job(
         kind=executor.kind, polls_progress=executor.polls_progress, executor=executor
     )
+    spec = executor.spec
+    lock = guard.Guard(executor.ctx.params, (spec.schema, spec.table, spec.name), decided)
+    counted = (tracked.attempts, dict(tracked.partition_attempts))
     executor.start()
 
     async def work() -> None:
+        db.GUARD.set(lock)  # this task's context only
         started = time.monotonic()
         try:
             try:
                 value = await executor.run(job)
+            except locks.Abstained as abstained:
+                tracked.attempts, tracked.partition_attempts = counted
+                job.backend_pid = None
+                _abstained(executor, abstained.reason)
+                await asyncio.sleep(ABSTAIN_PAUSE)
+                return
             except errors.BuildFailure as failure:
                 result = Outcome(failure=failure, took=time.monotonic() - started)
             except asyncio.CancelledError:
@@ -108,3 +129,12 @@ def launch(executor: Executor, on_exit: Callable[[], None]) -> tracking.Job:
     tracked.job = job
     job.task = asyncio.create_task(work(), name=f"{executor.kind}:{tracked.label}")
     return job
+
+
+def _abstained(executor: Executor, reason: str) -> None:
+    tracked = executor.tracked
+    logger.info("%s: %s not run: %s", tracked.label, executor.kind, reason)
+    if tracked.deletion is None:
+        executor.ctx.reporter.report(
+            tracked, status.PENDING, "Abstained", f"{executor.kind} not run: {reason}"
+        )
