@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from dbindex_operator.core import settings
+from dbindex_operator.core import peering, settings
 from dbindex_operator.runtime import fleet, kube, metrics
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
     settings.watching.server_timeout = 600
+    _replicas(settings, getattr(memo, "options", None) or peering.Options())
     _dump_tasks_on_sigusr2()
     memo.fleet = fleet.Fleet(config, kube.Client())
     memo.fleet.start()
@@ -65,6 +66,26 @@ async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> No
         await memo.fleet.delete(_plain(body), runtime.total_seconds())
     except fleet.RetryLater as exc:
         raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=2) from None
+
+
+def _replicas(settings: kopf.OperatorSettings, options: peering.Options) -> None:
+    """Peering and sharding (core/peering.py). One cluster-wide peering object per shard, even
+    for an operator that serves a namespace list: a namespaced peering would need an object in
+    every namespace, and replicas serving a pattern would not see each other in new ones."""
+    if options.peering is not None:
+        settings.peering.clusterwide = True
+        settings.peering.lifetime = options.lifetime
+        settings.peering.stealth = True  # keep-alives every ~10 s are not worth a log line
+        logger.info(
+            "peering %r: priority %d, lifetime %ds",
+            options.peering,
+            options.priority,
+            options.lifetime,
+        )
+    if options.selector is not None:
+        # Server-side: the API server lists and watches only the shard's objects.
+        settings.watching.label_selectors[RESOURCE[0], RESOURCE[2]] = options.selector
+        logger.info("serving DatabaseIndex objects with labels %s", options.selector)
 
 
 def _dump_tasks_on_sigusr2() -> None:
