@@ -301,5 +301,13 @@ def _plan(args: argparse.Namespace) -> int:
     )
 
 
+def kubectl_dbindex(argv: Sequence[str] | None = None) -> int:
+    """`kubectl dbindex` (the kubectl-dbindex console script): tools/kubectl_plugin, with its
+    `import` and `plan` run by this command line's own `main`."""
+    from dbindex_operator.tools import kubectl_plugin
+
+    return kubectl_plugin.main(argv, main)
+
+
 if __name__ == "__main__":
     sys.exit(main())
