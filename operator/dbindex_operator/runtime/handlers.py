@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from dbindex_operator.core import peering, settings
-from dbindex_operator.runtime import fleet, kube, metrics
+from dbindex_operator.runtime import fleet, kube, lookout, metrics
 
 logger = logging.getLogger(__name__)
 RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
@@ -41,6 +41,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     _dump_tasks_on_sigusr2()
     memo.fleet = fleet.Fleet(config, kube.Client())
     memo.fleet.start()
+    memo.lookout = lookout.Lookout(memo.fleet.objects, memo.fleet.upsert)
     if config.metrics_port:
         metrics.serve(config.metrics_address, config.metrics_port)
         logger.info("metrics on %s:%d", config.metrics_address, config.metrics_port)
@@ -58,6 +59,12 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def track(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Fast: hand the object to its database worker, which does the rest."""
     memo.fleet.upsert(_plain(body))
+
+
+@kopf.on.event(*RESOURCE)
+async def observe(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every raw event: catches objects whose handlers Kopf skipped (runtime/lookout.py)."""
+    memo.lookout.observe(type, _plain(body))
 
 
 @kopf.on.delete(*RESOURCE)
