@@ -10,7 +10,7 @@ VENV_BIN    := $(VENV)/bin
 VENV_STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools up down test lint generate demo bench clean
+.PHONY: help venv tools up down test matrix lint generate demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ test: venv ## Run the test suite against a fresh-or-running local environment
 	hack/down.sh || echo "make test: hack/down.sh failed" >&2; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+# Long (each combination starts its own environment and runs tests/e2e): run it by hand, e.g.
+# `nice -n 15 make matrix`; MATRIX_ONLY='PG_VERSION=17' picks combinations. CI runs `make test`.
+matrix: venv ## tests/e2e once per combination of hack/matrix.env; table in docs/compatibility.md
+	hack/matrix.sh
 
 lint: venv ## ruff check, ruff format --check, mypy, import-linter
 	$(VENV_BIN)/ruff check .
