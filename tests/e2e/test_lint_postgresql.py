@@ -3,7 +3,8 @@
 Every migration of every fixture tree under tests/fixtures/lint/ runs on a real PostgreSQL the
 way its tool sends it (written down here from each tool's own behaviour, not from the linter's
 code): inside a transaction the tool opens, as ONE query string (golang-migrate's and dbmate's
-``Exec`` of the whole file / up section, sqlx without a transaction), or statement by statement
+``Exec`` of the whole file / up section, sqlx's ``execute`` of a ``-- no-transaction`` file), or
+statement by statement
 (psql, flyway and goose without a transaction). PostgreSQL must refuse exactly the files the
 linter flags with concurrently-in-transaction, with SQLSTATE 25001 (the golang-migrate file of
 two statements included: a query string of several statements is one implicit transaction), and

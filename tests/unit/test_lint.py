@@ -36,6 +36,8 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     "sqlx": [
         ("2_lock.sql", 1, "create-index-not-concurrent"),
         ("3_wrapped.sql", 1, "concurrently-in-transaction"),
+        # -- no-transaction, but the file goes to the server as one query of two statements
+        ("5_two.sql", 2, "concurrently-in-transaction"),
     ],
     "flyway": [("V1__wrapped.sql", 1, "concurrently-in-transaction")],
     "goose": [
@@ -145,6 +147,19 @@ ONE_QUERY = "concurrently-in-transaction"
             },
             [],
             id="dbmate-down-statements-do-not-count",
+        ),
+        pytest.param(
+            {
+                "1_a.sql": "-- no-transaction\nALTER TABLE t ADD b int;\n"
+                "CREATE INDEX CONCURRENTLY i ON t (b);\n"
+            },
+            [("1_a.sql", 3, ONE_QUERY)],
+            id="sqlx-no-transaction-two-statements",
+        ),
+        pytest.param(
+            {"1_a.sql": "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON t (b);\n"},
+            [],
+            id="sqlx-no-transaction-alone",
         ),
         pytest.param(
             {

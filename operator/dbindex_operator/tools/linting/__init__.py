@@ -43,7 +43,8 @@ every statement that would lock writes on a table not created earlier in the sam
                                 transaction:false), BEGIN ... COMMIT in the file, or
                                 the implicit one of a query string of several statements
                                 (golang-migrate sends each file as one, unless
-                                x-multi-statement=true; so does dbmate with transaction:false)
+                                x-multi-statement=true; so do dbmate with transaction:false
+                                and sqlx with -- no-transaction)
   concurrent-if-not-exists      CREATE INDEX CONCURRENTLY IF NOT EXISTS (accepts an INVALID index
                                 a failed build left behind)
   reindex-not-concurrent        REINDEX without CONCURRENTLY

@@ -17,9 +17,10 @@ after an explicit COMMIT in it):
     golang-migrate  the whole file in one Exec, unless the database URL sets x-multi-statement=true
                     (then it splits at semicolons): not visible in the file, so assumed off
     dbmate          with transaction:false, the up section in one Exec
+    sqlx            with -- no-transaction, the file in one execute (its migrator's
+                    execute_migration; without a transaction of its own)
 
-(flyway and goose send statements one by one; sqlx's behaviour with ``-- no-transaction``
-differs between its versions, so it is not assumed.)
+(flyway and goose send statements one by one, and so does psql for plain files.)
 
 Pure: the caller reads the script configuration file (``flyway_conf``).
 """
@@ -70,4 +71,6 @@ def one_query(tool: str | None, raw: str) -> str | None:
         )
     if tool == sections.DBMATE and wrapped(tool, raw) is None:
         return "dbmate (transaction:false) sends the up section to PostgreSQL as one query"
+    if tool == layouts.SQLX and wrapped(tool, raw) is None:
+        return "sqlx (-- no-transaction) sends the file to PostgreSQL as one query"
     return None
