@@ -11,6 +11,8 @@
 --   condition Ready=True                            -> Healthy
 --   phase Paused (spec.paused holds an action back) -> Suspended, with what would run
 --   phase Retrying (another attempt is scheduled)   -> Progressing, with the last failure
+--   phase Reindexing (spec.maintenance rebuilds it) -> Progressing "Reindexing <percent>%"
+--   condition Unused (informational)                -> ignored: Ready=True stays Healthy
 --   phase Failed, or condition Degraded=True        -> Degraded "<reason>: <message>"
 --   anything else                                   -> Progressing "<phase> <percent>%"
 

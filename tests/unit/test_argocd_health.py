@@ -114,6 +114,19 @@ CASES = [
         id="retrying",
     ),
     pytest.param(
+        "ready-unused",
+        "Healthy",
+        "index public.orders_created_at is valid",
+        id="unused-is-informational",
+    ),
+    pytest.param(
+        "reindexing",
+        "Progressing",
+        "Reindexing 35%: IndexBloated: REINDEX INDEX CONCURRENTLY: building index: scanning table"
+        " (estimated bloat 61.2% is above reindexWhenBloatPercentAbove 30%)",
+        id="reindexing",
+    ),
+    pytest.param(
         "waiting-for-secret",
         "Progressing",
         "Waiting: SecretNotFound: secret orders-db not found",
@@ -213,7 +226,7 @@ def test_fixtures_use_only_values_the_crd_allows() -> None:
         assert status.get("phase", "Pending") in phases, path.name
         for condition in status.get("conditions", []):
             assert set(condition) <= set(condition_props), path.name
-            assert condition["type"] in {"Ready", "Progressing", "Degraded"}, path.name
+            assert condition["type"] in {"Ready", "Progressing", "Degraded", "Unused"}, path.name
             assert condition["status"] in condition_statuses, path.name
 
 
@@ -225,6 +238,7 @@ def test_fixtures_use_only_values_the_crd_allows() -> None:
         pytest.param(status.BUILDING, "Progressing", id="building"),
         pytest.param(status.RETRYING, "Progressing", id="retrying"),
         pytest.param(status.REPLACING, "Progressing", id="replacing"),
+        pytest.param(status.REINDEXING, "Progressing", id="reindexing"),
         pytest.param(status.READY, "Healthy", id="ready"),
         pytest.param(status.FAILED, "Degraded", id="failed"),
         pytest.param(status.PAUSED, "Suspended", id="paused"),
@@ -251,6 +265,7 @@ def test_every_phase_the_operator_writes_has_a_health() -> None:
         status.BUILDING,
         status.RETRYING,
         status.REPLACING,
+        status.REINDEXING,
         status.READY,
         status.FAILED,
         status.PAUSED,

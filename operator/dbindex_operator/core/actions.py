@@ -124,6 +124,29 @@ class DropPartitionLeftover:
     index: str
 
 
+# -- maintenance of a Ready index (core/maintenance.py) ----------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Reindex:
+    """REINDEX INDEX CONCURRENTLY (phase Reindexing): `reason` IndexBloated or IndexCorrupt."""
+
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Verify:
+    """amcheck's bt_index_check(index, heapallindexed) on the btree index, when installed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DropReindexLeftover:
+    """DROP INDEX CONCURRENTLY of an INVALID `_ccnew`/`_ccold` copy a dead reindex left."""
+
+    name: str
+
+
 @dataclasses.dataclass(frozen=True)
 class Paused:
     """spec.paused: `action` is what would run, `statements` its SQL in order; nothing runs."""
@@ -148,6 +171,9 @@ Action = (
     | AttachPartitions
     | BuildPartition
     | DropPartitionLeftover
+    | Reindex
+    | Verify
+    | DropReindexLeftover
     | Paused
 )
 Work = (
@@ -162,4 +188,7 @@ Work = (
     | AttachPartitions
     | BuildPartition
     | DropPartitionLeftover
+    | Reindex
+    | Verify
+    | DropReindexLeftover
 )

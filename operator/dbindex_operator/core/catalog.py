@@ -22,8 +22,9 @@ PROGRESS_COLUMNS: Final = """
     p.tuples_done, p.lockers_total, p.lockers_done, p.current_locker_pid
 """
 
-# $1 schemas, $2 tables, $3 index names, $4 replacement names, $5 retired names (names.py):
-# parallel text arrays, one element per DatabaseIndex.
+# $1 schemas, $2 tables, $3 index names, $4 replacement names, $5 retired names, $6 the pattern
+# of REINDEX CONCURRENTLY's leftovers (names.py): parallel text arrays, one element per
+# DatabaseIndex.
 # pg_get_indexdef and pg_get_expr take ACCESS SHARE on the index's table: behind a session that
 # holds (or queues for) ACCESS EXCLUSIVE on it, they would stall the whole database's pass. Such
 # rows skip the definition and name the locker instead (`locked_by`); the pool's lock_timeout
@@ -62,6 +63,10 @@ STATE: Final = f"""
            CASE WHEN xt.indisvalid AND lt.pid IS NULL
                 THEN {signature_of("xt")} END AS replacement_signature,
            ir.oid AS retired_oid,
+           (SELECT json_agg(c.relname ORDER BY c.relname)
+            FROM pg_index xc JOIN pg_class c ON c.oid = xc.indexrelid
+            WHERE xc.indrelid = t.oid AND NOT xc.indisvalid
+              AND c.relname ~ w.reindex_pattern) AS reindex_leftovers,
            CASE WHEN p.pid IS NOT NULL THEN json_build_object(
                'pid', p.pid, 'phase', p.phase, 'index_relid', p.index_relid,
                'blocks_total', p.blocks_total, 'blocks_done', p.blocks_done,
@@ -69,8 +74,10 @@ STATE: Final = f"""
                'lockers_total', p.lockers_total, 'lockers_done', p.lockers_done,
                'current_locker_pid', p.current_locker_pid,
                'blocking_pids', pg_blocking_pids(p.pid)) END AS builder
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-         AS w(schema_name, table_name, index_name, replacement_name, retired_name, ord)
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         WITH ORDINALITY
+         AS w(schema_name, table_name, index_name, replacement_name, retired_name,
+              reindex_pattern, ord)
     LEFT JOIN pg_namespace n ON n.nspname = w.schema_name
     LEFT JOIN pg_class t ON t.relnamespace = n.oid AND t.relname = w.table_name
                         AND t.relkind IN ('r', 'm', 'p')
@@ -114,6 +121,12 @@ IS_INVALID_INDEX: Final = """
     SELECT NOT x.indisvalid FROM pg_index x
     JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
     WHERE n.nspname = $1 AND i.relname = $2
+"""
+
+# The schema amcheck is installed in, or no row.
+AMCHECK_SCHEMA: Final = """
+    SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'amcheck'
 """
 
 INDEX_VALID: Final = """
@@ -183,6 +196,8 @@ class IndexState:
     replacement_valid: bool = False
     replacement_signature: Mapping[str, Any] | None = None
     retired_oid: int | None = None  # names.retired(name): the old index, swapped out
+    # INVALID copies a failed or killed REINDEX CONCURRENTLY left (names.reindex_leftovers)
+    reindex_leftovers: tuple[str, ...] = ()
     partitions: tuple[Any, ...] = ()  # partitions.Node, the table first: for table_kind 'p'
     server_version: int = 0  # server_version_num (db.fetch_states); 0: not known
 
@@ -237,6 +252,7 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
         replacement_valid=bool(row.get("replacement_valid")),
         replacement_signature=json_value(row.get("replacement_signature")),
         retired_oid=row.get("retired_oid"),
+        reindex_leftovers=tuple(json_value(row.get("reindex_leftovers")) or ()),
         signature=json.loads(signature) if isinstance(signature, str) else signature,
         builder=None
         if builder is None
@@ -246,14 +262,15 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
 
 def state_arguments(
     targets: Sequence[tuple[str, str, str]],
-) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
-    """(schema, table, index) triples -> the five parallel arrays STATE takes."""
+) -> tuple[list[str], ...]:
+    """(schema, table, index) triples -> the six parallel arrays STATE takes."""
     return (
         [t[0] for t in targets],
         [t[1] for t in targets],
         [t[2] for t in targets],
         [names.replacement(t[2]) for t in targets],
         [names.retired(t[2]) for t in targets],
+        [names.reindex_leftovers(t[2]) for t in targets],
     )
 
 

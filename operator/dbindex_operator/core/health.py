@@ -23,6 +23,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from dbindex_operator.core import maintenance
+
 BLOCK: Final = 8192
 _PAGE_OVERHEAD: Final = 24 + 16  # page header + btree special space
 _TUPLE_HEADER: Final = 8
@@ -163,4 +165,5 @@ def status(
         "checkedAt": stamp,
         "unused": (now - since).total_seconds() >= unused_after,
     }
+    result.update({key: previous[key] for key in maintenance.CARRIED if key in previous})
     return {key: value for key, value in result.items() if value is not None}

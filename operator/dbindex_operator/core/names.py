@@ -31,6 +31,24 @@ def partition(name: str, table: str) -> str:
     return _truncate(name, MAX_BYTES - len(suffix)) + suffix
 
 
+def reindex_leftovers(name: str) -> str:
+    """A PostgreSQL regular expression matching the names REINDEX CONCURRENTLY gives its copies
+    of the index `name`: `<name>_ccnew` while it builds, `<name>_ccold` after the swap, with a
+    number appended when the name is taken, and `<name>` cut to fit 63 bytes (ChooseRelationName
+    and makeObjectName in PostgreSQL). A failed or killed reindex leaves them INVALID."""
+    parts = []
+    for digits, numbers in ((0, ""), (1, "[1-9]"), (2, "[1-9][0-9]")):
+        label = 5 + digits  # "ccnew", "ccnew1", "ccnew12"
+        base = _escape(_truncate(name, MAX_BYTES - 1 - label))
+        parts.append(f"{base}_cc(new|old){numbers}")
+    return "^(" + "|".join(parts) + ")$"
+
+
+def _escape(text: str) -> str:
+    """Every character but letters, digits and _ as a literal in a PostgreSQL regex (ARE)."""
+    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in text)
+
+
 def is_ours(relname: str) -> bool:
     """Whether a catalog name has the shape of a replacement, retired or partition index of ours."""
     return _OURS.search(relname) is not None

@@ -17,6 +17,7 @@ from dbindex_operator.core import (
     catalog,
     compat,
     definitions,
+    maintenance,
     names,
     partitions,
     policy,
@@ -55,6 +56,8 @@ class History:
     was_ready: bool = False  # Ready at this very generation: a difference now is drift
     approved: bool = False  # updatePolicy Manual: the retry annotation changed since reported
     partition_retries: Mapping[int, partitions.Retry] = dataclasses.field(default_factory=dict)
+    health: Mapping[str, Any] | None = None  # status.health: the last health pass, verify, reindex
+    maintenance_in: float = 0.0  # seconds until a failed maintenance step may run again
 
 
 def decide(
@@ -65,12 +68,31 @@ def decide(
     *,
     now: datetime.datetime | None = None,
     window: windows.Policy | None = None,
+    verify_every: float = 24 * 3600.0,
+    reindex_cooldown: float = 7 * 24 * 3600.0,
 ) -> Action:
     """What to do next about spec's index. Work waits outside the maintenance window (`window`,
-    judged at `now`). With spec.paused, the decision comes back wrapped in Paused with the SQL it
-    would run, and nothing is executed."""
+    judged at `now`). A Ready index may need maintenance (core/maintenance.py), which starts
+    only inside the window (it stays Ready meanwhile). With spec.paused, the decision comes back
+    wrapped in Paused with the SQL it would run, and nothing is executed."""
     action = _decide(spec, state, desired, history)
-    if window is not None and now is not None:
+    if isinstance(action, Ready) and now is not None and state.table_kind != "p":
+        chore = maintenance.decide(
+            spec.maintenance,
+            spec.method,
+            state,
+            history.health,
+            now=now,
+            hold=history.maintenance_in,
+            verify_every=verify_every,
+            cooldown=reindex_cooldown,
+        )
+        cleanup = isinstance(chore, actions.DropReindexLeftover)
+        if chore is not None and (
+            window is None or window.is_open(now) or (cleanup and window.cancel_outside)
+        ):
+            action = chore  # with cancelOutsideWindow, a cancelled reindex's copy goes at once
+    elif window is not None and now is not None:
         action = windows.gate(action, state.table_pages, history.managed, window, now)
     if spec.paused and isinstance(action, actions.Work) and not isinstance(action, Probe):
         return Paused(action, tuple(statements(spec, state, action)))

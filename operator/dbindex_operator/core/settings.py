@@ -77,6 +77,14 @@ class Settings:
     """DBINDEX_UNUSED_AFTER: seconds an index's scan count may stay unchanged before its
     (informational) condition Unused turns True."""
 
+    verify_interval: float = 24 * 3600.0
+    """DBINDEX_VERIFY_INTERVAL: seconds between amcheck checks of an index with
+    spec.maintenance.verify (run only inside its maintenance window)."""
+
+    reindex_cooldown: float = 7 * 24 * 3600.0
+    """DBINDEX_REINDEX_COOLDOWN: the least seconds between two bloat-triggered reindexes of one
+    index, so a bloat estimate that stays high after a fresh build cannot loop."""
+
     default_window: windows.Policy | None = None
     """DBINDEX_DEFAULT_WINDOW: JSON, the maintenance window of objects without spec.window, e.g.
     {"windows": [{"schedule": "0 1 * * *", "duration": "4h", "timeZone": "Europe/Berlin"}]};
@@ -128,6 +136,8 @@ class Settings:
         return cls(
             health_interval=number("DBINDEX_HEALTH_INTERVAL", defaults.health_interval),
             unused_after=number("DBINDEX_UNUSED_AFTER", defaults.unused_after),
+            verify_interval=number("DBINDEX_VERIFY_INTERVAL", defaults.verify_interval),
+            reindex_cooldown=number("DBINDEX_REINDEX_COOLDOWN", defaults.reindex_cooldown),
             default_window=default_window,
             build_concurrency=concurrency,
             progress_interval=number("DBINDEX_PROGRESS_INTERVAL", defaults.progress_interval),

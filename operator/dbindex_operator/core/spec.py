@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, fragments, reloptions, windows
+from dbindex_operator.core import errors, fragments, maintenance, reloptions, windows
 
 METHODS = ("btree", "hash", "gist", "spgist", "gin", "brin")
 INCLUDE_METHODS = ("btree", "gist", "spgist")
@@ -78,6 +78,7 @@ class IndexSpec:
     replace_on_adopt: bool = False  # adoptPolicy: Replace (False: Refuse)
     paused: bool = False  # plan only: read the catalog, write status.plan, execute nothing
     window: windows.Policy | None = None  # None: the operator's default (or always)
+    maintenance: maintenance.Policy | None = None  # None: no scheduled reindex or verify
     build: BuildOptions = BuildOptions()
     retry: RetryPolicy = RetryPolicy()
 
@@ -146,6 +147,9 @@ def _parse(spec: Mapping[str, Any], object_name: str) -> IndexSpec:
         replace_on_adopt=adopt_policy == "Replace",
         paused=paused,
         window=None if spec.get("window") is None else windows.parse(spec["window"]),
+        maintenance=(
+            None if spec.get("maintenance") is None else maintenance.parse(spec["maintenance"])
+        ),
         build=_build(spec.get("build") or {}),
         retry=_retry(spec.get("retry") or {}),
     )

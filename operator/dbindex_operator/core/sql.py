@@ -149,6 +149,18 @@ def drop_index(schema: str, name: str, *, concurrently: bool = True) -> str:
     return f"DROP INDEX {how}IF EXISTS {qualified(schema, name)}"
 
 
+def reindex(schema: str, name: str) -> str:
+    """Rebuilds the index beside itself and swaps it in (PG 12+): writes go on throughout."""
+    return f"REINDEX INDEX CONCURRENTLY {qualified(schema, name)}"
+
+
+def verify(schema: str, name: str) -> str:
+    """amcheck's btree check with heapallindexed: the structure of the index and that every heap
+    tuple has its entry. ACCESS SHARE locks only; reads the whole index and table. It runs with
+    search_path set to the schema amcheck is installed in (and nothing else)."""
+    return f"SELECT bt_index_check({literal(qualified(schema, name))}::regclass, true)"
+
+
 def attach_partition(parent_schema: str, parent: str, child_schema: str, child: str) -> str:
     return (
         f"ALTER INDEX {qualified(parent_schema, parent)} "

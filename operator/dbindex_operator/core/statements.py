@@ -33,6 +33,12 @@ def statements(
         return swap
     if isinstance(action, actions.DropRetired):
         return [sql.drop_index(spec.schema, old, concurrently=concurrently)]
+    if isinstance(action, actions.Reindex):
+        return [sql.reindex(spec.schema, spec.name)]
+    if isinstance(action, actions.Verify):
+        return [sql.verify(spec.schema, spec.name)]
+    if isinstance(action, actions.DropReindexLeftover):
+        return [sql.drop_index(spec.schema, action.name)]
     return _partition_statements(spec, state.partitions, action)
 
 

@@ -19,9 +19,24 @@ PENDING, WAITING, BUILDING, READY, RETRYING, FAILED, DELETING = (
     "Failed",
     "Deleting",
 )
-REPLACING, PAUSED = "Replacing", "Paused"
-PHASES = (PENDING, WAITING, BUILDING, REPLACING, READY, RETRYING, FAILED, PAUSED, DELETING)
-_PROGRESSING_PHASES = frozenset({PENDING, WAITING, BUILDING, REPLACING, RETRYING, DELETING})
+REPLACING, PAUSED, REINDEXING = "Replacing", "Paused", "Reindexing"
+PHASES = (
+    PENDING,
+    WAITING,
+    BUILDING,
+    REPLACING,
+    REINDEXING,
+    READY,
+    RETRYING,
+    FAILED,
+    PAUSED,
+    DELETING,
+)
+_PROGRESSING_PHASES = frozenset(
+    {PENDING, WAITING, BUILDING, REPLACING, REINDEXING, RETRYING, DELETING}
+)
+# The index exists, is valid and serves queries in these phases: status.health is kept.
+HEALTHY_PHASES = frozenset({READY, REINDEXING})
 
 
 @dataclasses.dataclass(frozen=True)

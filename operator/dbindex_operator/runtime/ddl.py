@@ -1,4 +1,5 @@
-"""The only module that runs DDL: one CREATE INDEX CONCURRENTLY, or one DROP INDEX CONCURRENTLY.
+"""The only module that runs DDL: one CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
+REINDEX INDEX CONCURRENTLY or amcheck verification per session.
 
 Each runs in its own db.session (settings in the startup packet, never in a transaction block);
 its text comes from core/sql.py. Every failure is errors.BuildFailure with the SQLSTATE, and
@@ -42,6 +43,43 @@ async def build(
         raise errors.BuildFailure(None, "the index is not valid after the build returned")
     definition: str = row[1]
     return definition
+
+
+async def reindex(
+    params: db.ConnectParams,
+    spec: specs.IndexSpec,
+    config: settings.Settings,
+    on_backend: Callable[[int], None],
+) -> None:
+    """REINDEX INDEX CONCURRENTLY of spec's index, with the build's session settings (memory,
+    workers, timeouts); `on_backend` learns its PID for the progress polls. A failure leaves an
+    INVALID `_ccnew`/`_ccold` copy, which the next pass finds in the catalog and drops."""
+    session = sql.session_settings(
+        spec.build,
+        schema=spec.schema,
+        check_interval=config.check_interval,
+        application_name=config.application_name,
+    )
+    async with db.session(params, timeout=config.connect_timeout, server_settings=session) as conn:
+        on_backend(conn.get_server_pid())
+        await conn.execute(sql.reindex(spec.schema, spec.name))
+
+
+async def verify(
+    params: db.ConnectParams, schema: str, name: str, config: settings.Settings, lock_timeout: str
+) -> bool:
+    """amcheck's bt_index_check with heapallindexed; False when amcheck is not installed in the
+    database (the operator never installs extensions). Corruption raises BuildFailure with
+    SQLSTATE XX001/XX002 (core/maintenance.py)."""
+    base = {"application_name": config.application_name, "lock_timeout": lock_timeout}
+    async with db.session(params, timeout=config.connect_timeout, server_settings=base) as conn:
+        home = await conn.fetchval(catalog.AMCHECK_SCHEMA)
+        if home is None:
+            return False
+        # Only amcheck's own schema on the path (pg_catalog is always searched first).
+        await conn.execute(f"SET search_path TO {sql.ident(home)}")
+        await conn.execute(sql.verify(schema, name))
+        return True
 
 
 async def drop(

@@ -184,16 +184,9 @@ class Fleet:
         for tracked in self.objects.values():
             phase = tracked.status.get("phase") or status.PENDING
             counts[phase] = counts.get(phase, 0) + 1
-        for phase in (
-            status.PENDING,
-            status.WAITING,
-            status.BUILDING,
-            status.READY,
-            status.RETRYING,
-            status.FAILED,
-            status.DELETING,
-        ):
+        for phase in status.PHASES:
             metrics.OBJECTS.labels(phase).set(counts.get(phase, 0))
+        metrics.record_objects((t.namespace, t.name, t.status) for t in self.objects.values())
 
     # -- connections and events -----------------------------------------------------------------
 

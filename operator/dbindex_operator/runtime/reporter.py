@@ -63,7 +63,7 @@ class Reporter:
             last_drift=tracked.last_drift,
             plan=plan,
             next_window_start=next_window,
-            health=tracked.health if phase == status.READY else None,
+            health=tracked.health if phase in status.HEALTHY_PHASES else None,
         )
         # Most passes conclude what the last one did: skip rendering and comparing the status.
         if tracked.last_report == (tracked.generation, report):
@@ -73,7 +73,7 @@ class Reporter:
 
     def refresh(self, tracked: tracking.Tracked) -> None:
         """The last report again with the object's newest health (a health pass)."""
-        if tracked.last_report is None or tracked.last_report[1].phase != status.READY:
+        if tracked.last_report is None or tracked.last_report[1].phase not in status.HEALTHY_PHASES:
             return
         generation, report = tracked.last_report
         fresh = dataclasses.replace(report, health=tracked.health)
@@ -187,6 +187,9 @@ def _describe(action: plan.Action) -> str:
         "DropReplacement": "drop a stale replacement",
         "Swap": "swap in the replacement and drop the old index",
         "DropRetired": "drop the retired old index",
+        "Reindex": "rebuild the index with REINDEX INDEX CONCURRENTLY",
+        "Verify": "check the index with amcheck's bt_index_check",
+        "DropReindexLeftover": "drop an INVALID copy a dead REINDEX CONCURRENTLY left",
     }
     return words.get(type(action).__name__, type(action).__name__)
 

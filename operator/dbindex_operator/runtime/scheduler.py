@@ -190,6 +190,10 @@ class Scheduler:
         self._next_pass = self._clock() + min(delay, self.config.resync_interval)
         retry_at = [t.next_attempt_at for t in self.objects.values() if t.next_attempt_at > 0]
         retry_at += [t.window_opens_at for t in self.objects.values() if t.window_opens_at > 0]
+        now = self._clock()
+        retry_at += [
+            t.maintenance_after for t in self.objects.values() if t.maintenance_after > now
+        ]
         if retry_at:
             self._next_pass = min(self._next_pass, max(min(retry_at), self._clock()))
 
@@ -205,7 +209,16 @@ class Scheduler:
         history = tracked.history(self._clock())
         window = spec.window or self.config.default_window
         now = datetime.datetime.now(datetime.UTC)
-        action = plan.decide(spec, state, tracked.desired, history, now=now, window=window)
+        action = plan.decide(
+            spec,
+            state,
+            tracked.desired,
+            history,
+            now=now,
+            window=window,
+            verify_every=self.config.verify_interval,
+            reindex_cooldown=self.config.reindex_cooldown,
+        )
         tracked.window_opens_at = 0.0
         if isinstance(action, plan.Wait) and action.next_window and window is not None:
             # No polling all night: the next pass for it is when the window opens.

@@ -81,7 +81,9 @@ class Tracked:
     built_here: bool = False
     job: Job | None = None  # a build, drop or definition check in flight
     deletion: Deletion | None = None
-    health: dict[str, Any] | None = None  # status.health (core/health.py)
+    health: dict[str, Any] | None = None  # status.health (core/health.py, core/maintenance.py)
+    maintenance_after: float = 0.0  # loop time a failed reindex/verify/leftover drop may rerun
+    maintenance_failures: int = 0  # consecutive failed maintenance steps (their backoff)
     window_opens_at: float = 0.0  # loop time its maintenance window opens (it waits for it)
     probe_failures: int = 0  # consecutive transient failures of the definition check
     definition_error: plan.Fail | None = None  # PostgreSQL rejected the definition
@@ -149,13 +151,15 @@ class Tracked:
                 oid: partitions.Retry(failed, max(at - now, 0.0))
                 for oid, (failed, at) in self.partition_retry.items()
             },
+            health=self.health,
+            maintenance_in=max(self.maintenance_after - now, 0.0),
         )
 
     @property
     def was_ready(self) -> bool:
         """Ready at this generation, as far as the status we wrote says."""
         return (
-            self.status.get("phase") == "Ready"
+            self.status.get("phase") in status_api.HEALTHY_PHASES
             and self.status.get("observedGeneration") == self.generation
         )
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dbindex_operator.core import actions, catalog, plan
 from dbindex_operator.runtime import tracking
-from dbindex_operator.runtime.executors import base, build, drop, partition, probe, replace
+from dbindex_operator.runtime.executors import (
+    base,
+    build,
+    drop,
+    maintenance,
+    partition,
+    probe,
+    replace,
+)
 
 
 def for_action(
@@ -34,4 +42,10 @@ def for_action(
         return partition.BuildPartition(ctx, tracked, state, action.table, action.index)
     if isinstance(action, actions.DropPartitionLeftover):
         return partition.DropPartitionLeftover(ctx, tracked, state, action.table, action.index)
+    if isinstance(action, actions.Reindex):
+        return maintenance.Reindex(ctx, tracked, action.reason, action.message)
+    if isinstance(action, actions.Verify):
+        return maintenance.Verify(ctx, tracked)
+    if isinstance(action, actions.DropReindexLeftover):
+        return maintenance.DropReindexLeftover(ctx, tracked, action.name)
     return None
