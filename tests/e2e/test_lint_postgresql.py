@@ -5,10 +5,12 @@ way its tool sends it (written down here from each tool's own behaviour, not fro
 code): inside a transaction the tool opens, as ONE query string (golang-migrate's and dbmate's
 ``Exec`` of the whole file / up section, sqlx's ``execute`` of a ``-- no-transaction`` file), or
 statement by statement
-(psql, flyway and goose without a transaction). PostgreSQL must refuse exactly the files the
-linter flags with concurrently-in-transaction, with SQLSTATE 25001 (the golang-migrate file of
-two statements included: a query string of several statements is one implicit transaction), and
-run every other file.
+(psql, goose without a transaction, flyway without one or when it recognises a statement that
+cannot run in one). PostgreSQL must refuse exactly the files the linter flags with
+concurrently-in-transaction, with SQLSTATE 25001 (the golang-migrate file of two statements
+included: a query string of several statements is one implicit transaction), and run every other
+file; a Flyway script mixing statements Flyway runs outside a transaction with others counts as
+refused (Flyway refuses it before PostgreSQL sees it, unless mixed=true).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pglast
 import pytest
 
 from dbindex_operator.tools import linting
@@ -34,7 +37,28 @@ SETUP = {
     "golang-migrate": "CREATE TABLE users (a int, b int, c int); CREATE INDEX u_old ON users (a);",
 }
 WRAPPED, ONE_QUERY, ONE_BY_ONE = "wrapped", "one query", "one by one"
+# Flyway refuses a script mixing statements it must run outside a transaction with others
+# (unless mixed=true): it never reaches PostgreSQL.
+FLYWAY_REFUSES = "flyway refuses it"
 SQLSTATE = re.compile(r"^ERROR:  ([0-9A-Z]{5}):", re.MULTILINE)
+# Flyway's PostgreSQLParser: the statements it runs outside a transaction (on the statement text
+# upper-cased, comments dropped, whitespace collapsed).
+FLYWAY_NON_TRANSACTIONAL = re.compile(
+    r"^((CREATE|DROP)( UNIQUE)? INDEX CONCURRENTLY|REINDEX( VERBOSE)? (SCHEMA|DATABASE|SYSTEM)"
+    r"|VACUUM|DISCARD ALL|ALTER SYSTEM|(CREATE|DROP) (DATABASE|TABLESPACE|SUBSCRIPTION))"
+)
+
+
+def flyway_runs(raw: str) -> str:
+    """How Flyway runs a script without executeInTransaction=false."""
+    text = "\n".join(line for line in raw.splitlines() if not line.lstrip().startswith("--"))
+    kinds = {
+        bool(FLYWAY_NON_TRANSACTIONAL.match(" ".join(s.upper().split())))
+        for s in pglast.split(text)
+    }
+    if kinds == {True, False}:
+        return FLYWAY_REFUSES
+    return ONE_BY_ONE if kinds == {True} else WRAPPED
 
 
 def how_the_tool_runs(tool: str, path: Path) -> str:
@@ -49,7 +73,7 @@ def how_the_tool_runs(tool: str, path: Path) -> str:
     if tool == "flyway":
         conf = path.with_name(path.name + ".conf")
         off = "executeInTransaction=false" in raw + (conf.read_text() if conf.exists() else "")
-        return ONE_BY_ONE if off else WRAPPED
+        return ONE_BY_ONE if off else flyway_runs(raw)
     if tool == "goose":
         return ONE_BY_ONE if "+goose NO TRANSACTION" in raw else WRAPPED
     return ONE_BY_ONE  # plain: psql -f
@@ -57,6 +81,8 @@ def how_the_tool_runs(tool: str, path: Path) -> str:
 
 def run(env: dict[str, str], dsn: str, sql: str, how: str) -> str | None:
     """Run ``sql`` as ``how`` says; the SQLSTATE of its error, None if it ran."""
+    if how == FLYWAY_REFUSES:
+        return how
     command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", dsn]
     if how == ONE_QUERY:
         result = subprocess.run(
@@ -98,7 +124,7 @@ def test_postgresql_refuses_exactly_what_lint_flags(
         if sqlstate is not None:
             refused[migration.path] = sqlstate
     assert set(refused) == flagged(directory)
-    assert set(refused.values()) <= {"25001"}
+    assert set(refused.values()) <= {"25001", FLYWAY_REFUSES}
     if tree == "golang-migrate":
         assert str(directory / "1_a.up.sql") in refused  # two statements, no BEGIN in it
         assert str(directory / "3_c.up.sql") not in refused

@@ -39,7 +39,11 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         # -- no-transaction, but the file goes to the server as one query of two statements
         ("5_two.sql", 2, "concurrently-in-transaction"),
     ],
-    "flyway": [("V1__wrapped.sql", 1, "concurrently-in-transaction")],
+    "flyway": [
+        # V1 (CONCURRENTLY alone): Flyway recognises it and runs the script unwrapped
+        ("V4__mixed.sql", 2, "concurrently-in-transaction"),  # Flyway refuses the mixture
+        ("V5__reindex.sql", 2, "concurrently-in-transaction"),  # not recognised: wrapped
+    ],
     "goose": [
         ("00001_wrapped.sql", 2, "concurrently-in-transaction"),
         ("00002_off.sql", 3, "concurrent-if-not-exists"),
@@ -185,6 +189,46 @@ def test_one_query_of_several_statements_is_a_transaction(
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert found(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "lines"),
+    [
+        pytest.param("CREATE INDEX CONCURRENTLY i ON t (a);", [], id="alone"),
+        pytest.param(
+            "CREATE UNIQUE INDEX CONCURRENTLY i ON t (a);\nDROP INDEX CONCURRENTLY j;",
+            [],
+            id="only-statements-flyway-recognises",
+        ),
+        pytest.param("VACUUM t;\nCREATE INDEX CONCURRENTLY i ON t (a);", [], id="vacuum"),
+        pytest.param("REINDEX SCHEMA CONCURRENTLY s;", [], id="reindex-schema"),
+        pytest.param("ANALYZE t;\nCREATE INDEX CONCURRENTLY i ON t (a);", [2], id="mixed"),
+        pytest.param("REINDEX INDEX CONCURRENTLY i;", [1], id="reindex-index-is-wrapped"),
+        pytest.param(
+            "CREATE INDEX CONCURRENTLY i ON t (a);\nREINDEX TABLE CONCURRENTLY t;",
+            [1, 2],
+            id="reindex-table-mixes",
+        ),
+        pytest.param(
+            "-- flyway:executeInTransaction=false\nANALYZE t;\nREINDEX INDEX CONCURRENTLY i;",
+            [],
+            id="explicitly-unwrapped",
+        ),
+    ],
+)
+def test_flyway_unwraps_a_script_of_statements_it_recognises(
+    sql: str, lines: list[int], tmp_path: Path
+) -> None:
+    (tmp_path / "V1__a.sql").write_text(sql + "\n")
+    assert found(tmp_path) == [("V1__a.sql", line, ONE_QUERY) for line in lines]
+
+
+def test_the_flyway_mixture_message_names_the_ordinary_statement() -> None:
+    code, out, _ = lint(LINT / "flyway", output="json")
+    assert code == 3
+    message = json.loads(out)[0]["message"]
+    assert "line 1 is not" in message
+    assert "mixed=true" in message
 
 
 def test_the_one_query_message_says_why_and_what_to_do() -> None:

@@ -38,9 +38,11 @@ every statement that would lock writes on a table not created earlier in the sam
 
   create-index-not-concurrent   CREATE INDEX without CONCURRENTLY
   concurrently-in-transaction   CONCURRENTLY inside a transaction: the tool's (sqlx without
-                                -- no-transaction, flyway without executeInTransaction=false,
-                                goose without -- +goose NO TRANSACTION, dbmate without
-                                transaction:false), BEGIN ... COMMIT in the file, or
+                                -- no-transaction, flyway without executeInTransaction=false
+                                unless it recognises the statement itself, goose without
+                                -- +goose NO TRANSACTION, dbmate without transaction:false),
+                                a flyway script mixing it with other statements (refused
+                                unless mixed=true), BEGIN ... COMMIT in the file, or
                                 the implicit one of a query string of several statements
                                 (golang-migrate sends each file as one, unless
                                 x-multi-statement=true; so do dbmate with transaction:false
@@ -90,9 +92,8 @@ def run(
     for given in read:
         for source in given.sources:
             raw = source.sql if source.raw is None else source.raw
-            why = transactions.wrapped(source.tool, raw, _flyway_conf(source))
-            alone = transactions.one_query(source.tool, raw)
-            found, syntax_errors = rules.check(source.filename, source.sql, why, alone)
+            how = transactions.running(source.tool, raw, _flyway_conf(source))
+            found, syntax_errors = rules.check(source.filename, source.sql, how)
             for error in syntax_errors:
                 print(error, file=stderr)
             unparsable = unparsable or bool(syntax_errors)

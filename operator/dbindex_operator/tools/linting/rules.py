@@ -23,6 +23,7 @@ from pglast import ast, enums
 
 from dbindex_operator.tools.importing import parse, psql
 from dbindex_operator.tools.importing.model import Diagnostic
+from dbindex_operator.tools.linting import transactions
 
 RULES: Final = (
     "create-index-not-concurrent",
@@ -53,6 +54,7 @@ class _File:
     wrapped: str | None
     one_query: str | None = None  # why the file goes to the server as one query string
     statements: int = 0
+    mixed: int | None = None  # Flyway: the line of a transactional statement in an unwrapped one
     tables: set[str] = dataclasses.field(default_factory=set)
     indexes: dict[str, str] = dataclasses.field(default_factory=dict)
     begun: int | None = None  # the line of an open BEGIN
@@ -60,17 +62,30 @@ class _File:
 
 
 def check(
-    filename: str, sql: str, wrapped: str | None, one_query: str | None = None
+    filename: str, sql: str, running: transactions.Running | None = None
 ) -> tuple[list[Finding], list[Diagnostic]]:
-    """The findings of one file (``wrapped``: why its tool runs it in a transaction, or None;
-    ``one_query``: why its tool sends it as one query string, or None), and its syntax errors."""
+    """The findings of one file (``running``: how its tool sends it; None: statement by
+    statement, as psql does), and its syntax errors."""
+    running = running or transactions.Running()
     blanked, _ = psql.blank_psql(sql)
     source, statements, syntax_errors = parse.split(blanked, filename)
-    state = _File(filename, wrapped, one_query, len(statements))
-    for statement in statements:
-        _, line = parse.head(source, statement)
+    lines = [parse.head(source, statement)[1] for statement in statements]
+    state = _File(filename, running.wrapped, running.one_query, len(statements))
+    if running.flyway:
+        _flyway(state, [s.node for s in statements], lines)
+    for statement, line in zip(statements, lines, strict=True):
         _statement(statement.node, line, state)
     return state.findings, syntax_errors
+
+
+def _flyway(state: _File, nodes: list[ast.Node], lines: list[int]) -> None:
+    """Flyway runs a script unwrapped when it recognises one of its statements as unable to run
+    in a transaction; if the script also holds others, it refuses it (unless mixed=true)."""
+    kinds = [transactions.flyway_nontransactional(node) for node in nodes]
+    if any(kinds):
+        state.wrapped = None
+        ordinary = [line for line, kind in zip(lines, kinds, strict=True) if not kind]
+        state.mixed = ordinary[0] if ordinary else None
 
 
 def _statement(node: ast.Node, line: int, state: _File) -> None:
@@ -165,6 +180,13 @@ def _in_transaction(state: _File, line: int, what: str) -> None:
         why = f"the file's BEGIN at line {state.begun} opens a transaction"
     elif state.wrapped is not None:
         why = state.wrapped
+    elif state.mixed is not None:
+        why = (
+            f"flyway runs this script outside a transaction only if every statement is one it"
+            f" knows cannot run in one, and line {state.mixed} is not: Flyway refuses the"
+            " migration (or, with mixed=true, runs it all without a transaction; give it a"
+            " migration of its own)"
+        )
     elif state.one_query is not None and state.statements > 1:
         # PostgreSQL runs a query string of several statements as one implicit transaction.
         why = (

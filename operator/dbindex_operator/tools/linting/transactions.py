@@ -4,7 +4,10 @@ convention for opting out:
     sqlx            wrapped unless the file starts with ``-- no-transaction``
     flyway          wrapped unless ``-- flyway:executeInTransaction=false`` in the file, or
                     ``executeInTransaction=false`` in its script configuration file
-                    (``V1__name.sql.conf``)
+                    (``V1__name.sql.conf``), or unless Flyway itself recognises a statement
+                    that cannot run in a transaction (``flyway_nontransactional``: its
+                    PostgreSQL parser's regexes); a script mixing such statements with others is
+                    refused by Flyway unless its setting mixed=true (then it runs unwrapped)
     goose           wrapped unless ``-- +goose NO TRANSACTION``
     dbmate          wrapped unless ``transaction:false`` on the ``-- migrate:up`` line
     golang-migrate  not wrapped (neither are plain files)
@@ -27,8 +30,11 @@ Pure: the caller reads the script configuration file (``flyway_conf``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Final
+
+from pglast import ast, enums
 
 from dbindex_operator.tools.importing import layouts, sections
 
@@ -40,6 +46,54 @@ _FLYWAY_CONF_OFF: Final = re.compile(
 )
 _GOOSE_OFF: Final = re.compile(r"^[ \t]*--[ \t]*\+goose[ \t]+NO[ \t]+TRANSACTION\b", re.I | re.M)
 _DBMATE_UP: Final = re.compile(r"^[ \t]*--[ \t]*migrate:up\b(?P<options>.*)$", re.MULTILINE)
+# Flyway's regexes ^REINDEX( VERBOSE)? (SCHEMA|DATABASE|SYSTEM), ^(CREATE|DROP) (DATABASE|...),
+# ^ALTER SYSTEM, ^VACUUM, ^DISCARD ALL (ALTER TYPE ... ADD VALUE only before PostgreSQL 12).
+_REINDEX_MANY: Final = (
+    enums.ReindexObjectType.REINDEX_OBJECT_SCHEMA,
+    enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
+    enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
+)
+_OUTSIDE: Final = (
+    ast.CreatedbStmt,
+    ast.DropdbStmt,
+    ast.CreateTableSpaceStmt,
+    ast.DropTableSpaceStmt,
+    ast.CreateSubscriptionStmt,
+    ast.DropSubscriptionStmt,
+    ast.AlterSystemStmt,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Running:
+    """How a tool sends one file to PostgreSQL."""
+
+    wrapped: str | None = None  # why it runs the file in a transaction of its own
+    one_query: str | None = None  # why it sends the file as one query string
+    flyway: bool = False  # Flyway unwraps a script made only of statements it knows need that
+
+
+def running(tool: str | None, raw: str, flyway_conf: str | None = None) -> Running:
+    """How ``tool`` runs this file (its text as written)."""
+    why = wrapped(tool, raw, flyway_conf)
+    return Running(why, one_query(tool, raw), tool == layouts.FLYWAY and why is not None)
+
+
+def flyway_nontransactional(node: ast.Node) -> bool:
+    """Whether Flyway's PostgreSQL parser recognises the statement as one that cannot run in a
+    transaction (its ``^(CREATE|DROP)( UNIQUE)? INDEX CONCURRENTLY`` and siblings). Its REINDEX
+    regex knows only SCHEMA, DATABASE and SYSTEM: REINDEX INDEX|TABLE CONCURRENTLY is not."""
+    if isinstance(node, ast.IndexStmt):
+        return bool(node.concurrent)
+    if isinstance(node, ast.DropStmt):
+        return node.removeType == enums.ObjectType.OBJECT_INDEX and bool(node.concurrent)
+    if isinstance(node, ast.ReindexStmt):
+        return node.kind in _REINDEX_MANY
+    if isinstance(node, ast.VacuumStmt):
+        return bool(node.is_vacuumcmd)
+    if isinstance(node, ast.DiscardStmt):
+        return node.target == enums.DiscardMode.DISCARD_ALL
+    return isinstance(node, _OUTSIDE)
 
 
 def wrapped(tool: str | None, raw: str, flyway_conf: str | None = None) -> str | None:
@@ -49,7 +103,11 @@ def wrapped(tool: str | None, raw: str, flyway_conf: str | None = None) -> str |
     if tool == layouts.FLYWAY:
         if _FLYWAY_OFF.search(raw) or (flyway_conf and _FLYWAY_CONF_OFF.search(flyway_conf)):
             return None
-        return "flyway runs the migration in a transaction (no executeInTransaction=false)"
+        return (
+            "flyway runs the migration in a transaction (no executeInTransaction=false, and no"
+            " statement Flyway knows cannot run in one: REINDEX INDEX|TABLE CONCURRENTLY is not"
+            " among them)"
+        )
     if tool == sections.GOOSE and not _GOOSE_OFF.search(raw):
         return "goose runs the migration in a transaction (no -- +goose NO TRANSACTION)"
     if tool == sections.DBMATE:
