@@ -128,6 +128,9 @@ KOPF_CRD_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
 }
 KOPF_NAMESPACE_RULES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+KOPF_PEERING_RULES = {
+    ("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch", "create")
+}
 
 
 def test_cluster_wide_rendering(local_env: dict[str, str]) -> None:
@@ -137,16 +140,20 @@ def test_cluster_wide_rendering(local_env: dict[str, str]) -> None:
         [
             ("Namespace", OPERATOR_NAMESPACE),
             ("CustomResourceDefinition", "databaseindexes.dbindex.dev"),
+            ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
             ("ServiceAccount", NAME),
             ("ClusterRole", NAME),
             ("ClusterRoleBinding", NAME),
             ("Deployment", NAME),
+            ("PodDisruptionBudget", NAME),
         ]
     )
     assert find(docs, "CustomResourceDefinition", "databaseindexes.dbindex.dev") == (
         yaml.safe_load(CRD_SOURCE.read_text())
     )
-    assert rule_set(find(docs, "ClusterRole")["rules"]) == KOPF_CRD_RULES | APPLICATION_RULES
+    assert rule_set(find(docs, "ClusterRole")["rules"]) == (
+        KOPF_CRD_RULES | KOPF_PEERING_RULES | APPLICATION_RULES
+    )
     subjects = find(docs, "ClusterRoleBinding")["subjects"]
     assert subjects == [{"kind": "ServiceAccount", "name": NAME, "namespace": OPERATOR_NAMESPACE}]
     args = container(find(docs, "Deployment"))["args"]
@@ -155,7 +162,9 @@ def test_cluster_wide_rendering(local_env: dict[str, str]) -> None:
 
 def test_namespaced_rendering(local_env: dict[str, str]) -> None:
     docs = render(local_env, NAMESPACED)
-    assert rule_set(find(docs, "ClusterRole")["rules"]) == KOPF_CRD_RULES | KOPF_NAMESPACE_RULES
+    assert rule_set(find(docs, "ClusterRole")["rules"]) == (
+        KOPF_CRD_RULES | KOPF_NAMESPACE_RULES | KOPF_PEERING_RULES
+    )
     role = find(docs, "Role", namespace=WATCHED_NAMESPACE)
     assert rule_set(role["rules"]) == APPLICATION_RULES
     binding = find(docs, "RoleBinding", namespace=WATCHED_NAMESPACE)
@@ -188,8 +197,16 @@ def container(deployment: Obj) -> Obj:
 def test_deployment_is_hardened(local_env: dict[str, str], path: str) -> None:
     deployment = find(render(local_env, path), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # Two replicas with hot standby (Kopf peering), rolled one at a time, one kept through drains.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    assert "--peering=dbindex-operator" in container(deployment)["args"]
+    budget = find(render(local_env, path), "PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"] == spec["selector"]
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == NAME
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -367,6 +384,9 @@ USED = [
     ("patch", f"{DBI}/status", WATCHED),
     ("get", "secrets", WATCHED),
     ("create", "events", WATCHED),
+    # Kopf peering of the replicas (and the operator creating the peering object if missing).
+    *((verb, "clusterkopfpeerings.kopf.dev", CLUSTER) for verb in ("get", "list", "watch")),
+    *((verb, "clusterkopfpeerings.kopf.dev", CLUSTER) for verb in ("patch", "create")),
 ]
 # What it must never do, in any variant: every row must be denied.
 NEVER = [
@@ -387,7 +407,8 @@ NEVER = [
     ("patch", CRDS, CLUSTER),
     ("delete", CRDS, CLUSTER),
     ("get", "kopfpeerings.kopf.dev", WATCHED),
-    ("get", "clusterkopfpeerings.kopf.dev", CLUSTER),
+    ("delete", "clusterkopfpeerings.kopf.dev", CLUSTER),
+    ("update", "clusterkopfpeerings.kopf.dev", CLUSTER),
     ("get", "widgets.example.com", WATCHED),
     ("list", "widgets.example.com", CLUSTER),
     ("create", "pods", WATCHED),

@@ -63,8 +63,9 @@ class Operator:
     """One operator process.
 
     ``namespaces``: ``--namespace`` patterns (none: ``-A``); ``settings``: DBINDEX_* variables
-    on top of ``env``; ``log_level``: ``--log-level`` (none: the CLI's default). The log is
-    ``log_dir/<name>.log``, appended to by every start.
+    on top of ``env``; ``log_level``: ``--log-level`` (none: the CLI's default); ``args``: more
+    ``run`` options (``--peering NAME``, ``--selector ...``). The log is ``log_dir/<name>.log``,
+    appended to by every start.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class Operator:
         settings: Mapping[str, str] | None = None,
         log_level: str | None = None,
         name: str = "operator",
+        args: Iterable[str] = (),
     ) -> None:
         self.metrics_port = free_port()
         self.env = {
@@ -86,6 +88,7 @@ class Operator:
         }
         self.namespaces = list(namespaces)
         self.log_level = log_level
+        self.args = list(args)
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
@@ -101,7 +104,7 @@ class Operator:
             command.append("-A")
         if self.log_level:
             command += ["--log-level", self.log_level]
-        return command
+        return command + self.args
 
     @property
     def pid(self) -> int:

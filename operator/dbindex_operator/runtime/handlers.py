@@ -37,9 +37,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
     settings.watching.server_timeout = 600
-    _replicas(settings, getattr(memo, "options", None) or peering.Options())
+    client = kube.Client()
+    await _replicas(settings, getattr(memo, "options", None) or peering.Options(), client)
     _dump_tasks_on_sigusr2()
-    memo.fleet = fleet.Fleet(config, kube.Client())
+    memo.fleet = fleet.Fleet(config, client)
     memo.fleet.start()
     memo.lookout = lookout.Lookout(memo.fleet.objects, memo.fleet.upsert)
     if config.metrics_port:
@@ -75,11 +76,20 @@ async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> No
         raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=2) from None
 
 
-def _replicas(settings: kopf.OperatorSettings, options: peering.Options) -> None:
+async def _replicas(
+    settings: kopf.OperatorSettings, options: peering.Options, client: kube.Client
+) -> None:
     """Peering and sharding (core/peering.py). One cluster-wide peering object per shard, even
     for an operator that serves a namespace list: a namespaced peering would need an object in
-    every namespace, and replicas serving a pattern would not see each other in new ones."""
+    every namespace, and replicas serving a pattern would not see each other in new ones. The
+    object is created here when missing: manifests cannot ship it beside its CRD (kubectl and
+    Helm refuse an object whose kind is only being installed)."""
     if options.peering is not None:
+        try:
+            if await client.ensure_peering(options.peering):
+                logger.info("created ClusterKopfPeering %r", options.peering)
+        except kube.PeeringUnavailable as exc:
+            raise kopf.PermanentError(str(exc)) from None
         settings.peering.clusterwide = True
         settings.peering.lifetime = options.lifetime
         settings.peering.stealth = True  # keep-alives every ~10 s are not worth a log line

@@ -130,3 +130,38 @@ class Client:
                 )
 
         await asyncio.to_thread(call)
+
+    async def ensure_peering(self, name: str) -> bool:
+        """Create the ClusterKopfPeering `name` unless it exists; True if this call created it.
+        Kopf only patches that object: without it, every keep-alive fails silently and every
+        replica would be active. Raises PeeringUnavailable when it can be neither read nor
+        created (the CRD is missing, or RBAC forbids it)."""
+        group, version, plural = "kopf.dev", "v1", "clusterkopfpeerings"
+
+        def call() -> bool:
+            try:
+                self._custom.get_cluster_custom_object(group, version, plural, name)
+                return False
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise PeeringUnavailable(name, exc.status) from None
+            body = {"apiVersion": f"{group}/{version}", "kind": "ClusterKopfPeering"}
+            try:
+                self._custom.create_cluster_custom_object(
+                    group, version, plural, {**body, "metadata": {"name": name}}
+                )
+            except ApiException as exc:
+                if exc.status == 409:  # another replica created it meanwhile
+                    return False
+                raise PeeringUnavailable(name, exc.status) from None
+            return True
+
+        return await asyncio.to_thread(call)
+
+
+class PeeringUnavailable(Exception):
+    def __init__(self, name: str, status: int | None) -> None:
+        super().__init__(
+            f"ClusterKopfPeering {name!r}: HTTP {status} (is Kopf's peering CRD "
+            "clusterkopfpeerings.kopf.dev installed, and may the operator get/create it?)"
+        )

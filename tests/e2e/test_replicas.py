@@ -1,0 +1,347 @@
+"""Two replicas with hot standby, the advisory lock, and shards (issue #16 parts 2 and 3), against
+the real API server and PostgreSQL.
+
+Every operator here is a process of its own (not the session's `operator`), serving only its
+test's namespace. What happened in PostgreSQL is read from PostgreSQL's side: the test database
+logs every DDL statement it starts (`log_statement = ddl`) and the duration of every statement
+that completes (`log_min_duration_statement = 0`); tests/e2e/replicas.py counts them per index.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Kubectl, new_namespace
+from tests.e2e.conftest import SLOW_BUILD, TEST_SETTINGS, Kube, Operator, connection, sql
+from tests.e2e.replicas import (
+    advisory_lock_held,
+    builds_in_flight,
+    ddl_logged_database,
+    index_builds,
+    peering_object,
+    wait_all_ready,
+)
+
+PREFIX = "ha-"  # not the session operator's e2e-*: these objects belong to the test's processes
+
+
+@pytest.fixture
+def ha_namespace(kubectl: Kubectl, crd: str) -> Iterator[str]:
+    with new_namespace(kubectl, PREFIX) as name:
+        yield name
+
+
+def _operator(
+    env: dict[str, str], log_dir: Path, namespace: str, name: str, *args: str
+) -> Operator:
+    return Operator(
+        env,
+        log_dir,
+        namespaces=[namespace],
+        settings={**TEST_SETTINGS, "DBINDEX_APPLICATION_NAME": f"dbindex-{name}"},
+        log_level="info",
+        name=name,
+        args=args,
+    )
+
+
+def test_leader_killed_mid_build_three_times(
+    local_env: dict[str, str],
+    kubectl: Kubectl,
+    kube: Kube,
+    pg_url: str,
+    big_template: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two replicas with peering; the active one is SIGKILLed in the middle of a build, three
+    times. The standby takes over each time; in the end every index was built to completion
+    exactly once (PostgreSQL's log), none is INVALID, and every object is Ready."""
+    rng = random.Random()
+    seed = rng.randrange(2**32)
+    rng.seed(seed)
+    print(f"\nseed {seed}")
+    peering = f"ha-{uuid.uuid4().hex[:8]}"
+    with (
+        peering_object(kubectl, peering),
+        ddl_logged_database(local_env, pg_url, template=big_template) as dsn,
+    ):
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        replicas = {
+            name: _operator(local_env, tmp_path, ha_namespace, name, "--peering", peering)
+            for name in ("a", "b")
+        }
+        replicas["a"].start()
+        time.sleep(1.5)  # auto priorities fall per started second: `a` is the older, it leads
+        replicas["b"].start()
+        suffix = uuid.uuid4().hex[:6]
+        columns = (["id"], ["k"], ["id", "k"], ["k", "id"], ["md5k"])
+        sql(dsn, "ALTER TABLE big ADD COLUMN md5k text GENERATED ALWAYS AS (md5(k)) STORED")
+        names = [f"ix_{'_'.join(c)}_{suffix}" for c in columns]
+        for name, cols in zip(names, columns, strict=True):
+            kube.create(
+                ha_namespace,
+                name.replace("_", "-"),
+                {
+                    "connection": connection(),
+                    "table": "big",
+                    "name": name,
+                    "columns": [{"column": c} for c in cols],
+                    "build": SLOW_BUILD,
+                },
+            )
+        failovers: list[dict[str, float]] = []
+        try:
+            for _ in range(3):
+                leader = _wait_for_a_build(dsn, replicas)
+                time.sleep(rng.uniform(0.5, 2.5))  # somewhere in the middle of the build
+                survivor = "b" if leader == "a" else "a"
+                killed_at = time.time()
+                replicas[leader].kill()
+                failovers.append(_time_to_act(dsn, survivor, killed_at))
+                replicas[leader].start()  # the newest replica: it stands by
+            wait_all_ready(kube, ha_namespace, [n.replace("_", "-") for n in names], 900)
+        finally:
+            for replica in replicas.values():
+                replica.stop()
+        builds = index_builds(local_env, dsn, names)
+        invalid = sql(dsn, "SELECT count(*) AS n FROM pg_index WHERE NOT indisvalid")[0]["n"]
+        print(json.dumps({"failovers": failovers, "builds": builds, "invalid": invalid}))
+        for name in names:
+            assert builds[name]["completed"] == 1, (name, builds[name])
+            assert builds[name]["already_exists"] == 0, (name, builds[name])
+        assert invalid == 0
+
+
+def _wait_for_a_build(dsn: str, replicas: dict[str, Operator], timeout: float = 300) -> str:
+    """The replica running a CREATE INDEX CONCURRENTLY right now (its application_name)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for replica in replicas.values():
+            replica.check_alive()
+        running = builds_in_flight(dsn)
+        if running:
+            return running[0].removeprefix("dbindex-")
+        time.sleep(0.1)
+    raise AssertionError("no build started")
+
+
+def _time_to_act(
+    dsn: str, survivor: str, killed_at: float, timeout: float = 180
+) -> dict[str, float]:
+    """Seconds from the SIGKILL until the standby opened its first session on the database
+    (it lists the objects, reads the catalog, then drops the leftover and builds) and until it
+    started its first CREATE INDEX."""
+    deadline = time.monotonic() + timeout
+    acted: dict[str, float] = {}
+    app = f"dbindex-{survivor}"
+    while time.monotonic() < deadline and "build" not in acted:
+        rows = sql(
+            dsn,
+            "SELECT extract(epoch FROM min(backend_start))::float8 AS first,"
+            " extract(epoch FROM min(query_start) FILTER"
+            "  (WHERE query LIKE 'CREATE INDEX CONCURRENTLY%'))::float8 AS build"
+            " FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()"
+            " AND backend_start > to_timestamp($2)",
+            app,
+            killed_at,
+        )
+        for key in ("first", "build"):
+            if rows[0][key] is not None and key not in acted:
+                acted[key] = round(rows[0][key] - killed_at, 1)
+        time.sleep(0.2)
+    assert "first" in acted, f"the standby {survivor} did not act within {timeout}s"
+    return acted
+
+
+def test_advisory_lock_stops_a_build(
+    local_env: dict[str, str],
+    kube: Kube,
+    pg_url: str,
+    big_template: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Another session holds the index's advisory lock (as a second operator that ignores
+    peering would while it builds): the operator runs no DDL, says who holds the lock, and
+    builds once the lock is released."""
+    with ddl_logged_database(local_env, pg_url, template=big_template) as dsn:
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        name = f"ix_locked_{uuid.uuid4().hex[:6]}"
+        operator = _operator(local_env, tmp_path, ha_namespace, "solo", "--standalone")
+        operator.start()
+        try:
+            with advisory_lock_held(dsn, "public", name) as holder:
+                kube.create(
+                    ha_namespace,
+                    "locked",
+                    {
+                        "connection": connection(),
+                        "table": "big",
+                        "name": name,
+                        "columns": [{"column": "id"}],
+                    },
+                )
+                status = kube.wait(
+                    ha_namespace,
+                    "locked",
+                    lambda s: (
+                        s.get("reason") == "Abstained"
+                        or any(c.get("reason") == "Abstained" for c in s.get("conditions") or ())
+                    ),
+                    timeout=120,
+                    what="the build abstained",
+                )
+                assert f"PID {holder}" in json.dumps(status)
+                time.sleep(3)  # a few more passes: still nothing may run
+                assert index_builds(local_env, dsn, [name])[name]["started"] == 0
+                assert not sql(dsn, "SELECT 1 FROM pg_class WHERE relname = $1", name)
+            kube.wait_phase(ha_namespace, "locked", "Ready", timeout=300)
+        finally:
+            operator.stop()
+        assert index_builds(local_env, dsn, [name])[name] == {
+            "started": 1,
+            "completed": 1,
+            "already_exists": 0,
+        }
+
+
+def test_two_operators_without_peering_never_build_an_index_twice(
+    local_env: dict[str, str],
+    kube: Kube,
+    pg_url: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two operators started with peering disabled on purpose, both serving the same objects
+    from the start: each index is built exactly once and none is left INVALID."""
+    with ddl_logged_database(local_env, pg_url) as dsn:
+        tables = 6
+        sql(dsn, "SELECT 1")
+        for t in range(tables):
+            sql(
+                dsn,
+                f"CREATE TABLE t{t} AS SELECT g AS id, md5(g::text) AS k "
+                "FROM generate_series(1, 300000) g",
+            )
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        suffix = uuid.uuid4().hex[:6]
+        names = []
+        for t in range(tables):
+            for column in ("id", "k"):
+                name = f"ix_t{t}_{column}_{suffix}"
+                names.append(name)
+                kube.create(
+                    ha_namespace,
+                    name.replace("_", "-"),
+                    {
+                        "connection": connection(),
+                        "table": f"t{t}",
+                        "name": name,
+                        "columns": [{"column": column}],
+                    },
+                )
+        twins = [
+            _operator(local_env, tmp_path, ha_namespace, twin, "--standalone", "--priority", "0")
+            for twin in ("twin-a", "twin-b")
+        ]
+        for twin in twins:
+            twin.start(wait=False)
+        try:
+            for twin in twins:
+                twin.wait_metrics()
+            wait_all_ready(kube, ha_namespace, [n.replace("_", "-") for n in names], 600)
+        finally:
+            for twin in twins:
+                twin.stop()
+        builds = index_builds(local_env, dsn, names)
+        abstained = sum(twin.log().count(" not run: ") for twin in twins)
+        print(json.dumps({"builds": builds, "abstained": abstained}))
+        for name in names:
+            assert builds[name]["completed"] == 1, (name, builds[name])
+            assert builds[name]["already_exists"] == 0, (name, builds[name])
+        assert not sql(dsn, "SELECT 1 FROM pg_index WHERE NOT indisvalid")
+
+
+def test_two_shards_split_200_objects(
+    local_env: dict[str, str],
+    kubectl: Kubectl,
+    kube: Kube,
+    pg_url: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two shards with disjoint label selectors share 200 objects: each object is handled by
+    exactly one shard (the other never hears of it: the API server filters), and all are Ready."""
+    count = 200
+    with ddl_logged_database(local_env, pg_url) as dsn:
+        sql(
+            dsn,
+            "DO $$ BEGIN FOR i IN 0.." + str(count - 1) + " LOOP "
+            "EXECUTE format('CREATE TABLE s%s (id int)', i); END LOOP; END $$",
+        )
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        items = [
+            {
+                "apiVersion": "dbindex.dev/v1alpha1",
+                "kind": "DatabaseIndex",
+                "metadata": {
+                    "name": f"s{i}",
+                    "namespace": ha_namespace,
+                    "labels": {"dbindex.dev/shard": "a" if i % 2 == 0 else "b"},
+                },
+                "spec": {
+                    "connection": connection(),
+                    "table": f"s{i}",
+                    "columns": [{"column": "id"}],
+                },
+            }
+            for i in range(count)
+        ]
+        shards = {
+            shard: _operator(
+                local_env,
+                tmp_path,
+                ha_namespace,
+                f"shard-{shard}",
+                "--selector",
+                f"dbindex.dev/shard={shard}",
+            )
+            for shard in ("a", "b")
+        }
+        for shard in shards.values():
+            shard.start()
+        try:
+            kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+            )
+            wait_all_ready(kube, ha_namespace, [f"s{i}" for i in range(count)], 900)
+        finally:
+            for shard in shards.values():
+                shard.stop()
+        logs = {name: shard.log() for name, shard in shards.items()}
+        for i in range(count):
+            mine = "a" if i % 2 == 0 else "b"
+            other = "b" if mine == "a" else "a"
+            label = f"{ha_namespace}/s{i}:"
+            assert f"{label} building" in logs[mine], f"s{i} not built by shard {mine}"
+            assert label not in logs[other], f"shard {other} handled s{i}"
+        names = sorted(
+            r["relname"]
+            for r in sql(
+                dsn, "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+            )
+        )
+        assert len(names) == count
+        builds = index_builds(local_env, dsn, names)
+        assert all(b["completed"] == 1 for b in builds.values()), builds
