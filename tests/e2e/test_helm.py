@@ -116,20 +116,27 @@ def test_default_rendering(local_env: dict[str, str]) -> None:
         [
             "ServiceAccount",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",  # Kopf's ClusterKopfPeering
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "Service",
+            "PodDisruptionBudget",
         ]
     )
     deployment = one(docs, "Deployment")
     assert deployment["metadata"]["name"] == "dbindex-operator"
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2  # one active, one hot standby
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     (main,) = deployment["spec"]["template"]["spec"]["containers"]
     assert main["image"] == "dbindex-operator:0.1.0"
     assert main["args"] == [
         "--all-namespaces",
+        "--peering=dbindex-operator",
+        "--peering-lifetime=20",
         "--log-level=info",
         "--liveness=http://0.0.0.0:8080/healthz",
     ]
@@ -188,6 +195,8 @@ def test_all_values_rendering(local_env: dict[str, str]) -> None:
     assert main["args"] == [
         "--namespace=dbindex-helm-a",
         "--namespace=dbindex-helm-b",
+        "--peering=dbindex-all-values",
+        "--peering-lifetime=20",
         "--log-level=debug",
         "--liveness=http://0.0.0.0:8080/healthz",
     ]
@@ -229,7 +238,12 @@ def test_metrics_disabled(local_env: dict[str, str]) -> None:
     ("setting", "complaint"),
     [
         pytest.param('replicaCount="1"', "at '/replicaCount'", id="replicaCount-string"),
-        pytest.param("replicaCount=2", "at '/replicaCount'", id="replicaCount-above-one"),
+        pytest.param("replicaCount=-1", "at '/replicaCount'", id="replicaCount-negative"),
+        pytest.param("peering.lifetime=5", "at '/peering/lifetime'", id="lifetime-too-short"),
+        pytest.param('shards=[{"name":"a"}]', "at '/shards/0'", id="shard-without-selector"),
+        pytest.param(
+            'shards=[{"name":"A_1","selector":"x=y"}]', "at '/shards/0/name'", id="shard-name"
+        ),
         pytest.param(
             'watchNamespaces="apps"', "at '/watchNamespaces'", id="watchNamespaces-string"
         ),
