@@ -42,6 +42,22 @@ def test_unsupported(spec: object, version: int, expected: str | None) -> None:
     assert compat.unsupported(spec, version) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        pytest.param((14, 0, 23), 140023, id="14.23"),
+        pytest.param((15, 0, 0), 150000, id="15.0"),
+        pytest.param((18, 0, 4), 180004, id="18.4"),
+        pytest.param((9, 6, 3), 90603, id="9.6.3"),
+        pytest.param((16, None, None), 160000, id="16devel"),
+    ],
+)
+def test_version_number_from_asyncpg_parts(
+    parts: tuple[int, int | None, int | None], expected: int
+) -> None:
+    assert compat.version_number(*parts) == expected
+
+
 def test_describe() -> None:
     assert [compat.describe(v) for v in (140023, 150000, 180004)] == ["14.23", "15.0", "18.4"]
 

@@ -29,6 +29,14 @@ REASON: Final = "UnsupportedServerVersion"
 """The Failed reason when the server cannot do what the spec asks."""
 
 
+def version_number(major: int, minor: int | None, micro: int | None) -> int:
+    """server_version_num from asyncpg's ServerVersion parts. From 10 on asyncpg reads "14.23"
+    as (14, 0, 23): the second number is the micro part; before 10, 9.6.3 is (9, 6, 3)."""
+    if major >= 10:
+        return major * 10000 + (micro or 0)
+    return major * 10000 + (minor or 0) * 100 + (micro or 0)
+
+
 def describe(server_version: int) -> str:
     """150004 -> '15.4' (server_version_num of 10 and later: major * 10000 + minor)."""
     return f"{server_version // 10000}.{server_version % 10000}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator.core import catalog, errors, health, partitions, sql
+from dbindex_operator.core import catalog, compat, errors, health, partitions, sql
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime.params import ConnectParams as ConnectParams
 from dbindex_operator.runtime.params import params_from_secret as params_from_secret
@@ -194,7 +194,7 @@ async def server_version(pool: Any, params: ConnectParams) -> int:
     with translated(params, doing="cannot connect to"):
         async with pool.acquire() as conn:
             version = conn.get_server_version()
-    return int(version.major) * 10000 + int(version.minor)
+    return compat.version_number(version.major, version.minor, version.micro)
 
 
 async def fetch_health(
