@@ -4,6 +4,10 @@ a host name from a Secret, or any Secret value."""
 from __future__ import annotations
 
 import contextlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -31,8 +35,8 @@ RETRIES = Counter(
 )
 INVALID_DROPPED = Counter(
     "dbindex_invalid_indexes_dropped_total",
-    "INVALID leftovers removed with DROP INDEX CONCURRENTLY",
-    ["namespace"],
+    "INVALID leftovers removed with DROP INDEX CONCURRENTLY, per object",
+    ["namespace", "name"],
 )
 INDEXES_DROPPED = Counter(
     "dbindex_indexes_dropped_total",
@@ -63,7 +67,7 @@ INDEX_BLOAT = Gauge(
     "Estimated bloat of each object's btree index, 0..1 (docs: core/health.py)",
     ["namespace", "name"],
 )
-_INDEX_GAUGES = (INDEX_SIZE, INDEX_SCANS, INDEX_BLOAT)
+_PER_OBJECT = (INDEX_SIZE, INDEX_SCANS, INDEX_BLOAT, INVALID_DROPPED)  # (namespace, name)
 
 
 def record_health(namespace: str, name: str, health: dict[str, object]) -> None:
@@ -79,11 +83,108 @@ def record_health(namespace: str, name: str, health: dict[str, object]) -> None:
 
 def forget_index(namespace: str, name: str) -> None:
     """The object is gone: so are its series."""
-    for gauge in _INDEX_GAUGES:
+    for metric in _PER_OBJECT:
         with contextlib.suppress(KeyError):
-            gauge.remove(namespace, name)
+            metric.remove(namespace, name)
 
 
 def serve(address: str, port: int) -> None:
     """Start the endpoint in a daemon thread (prometheus_client's own server)."""
     start_http_server(port, addr=address)
+
+
+# -- per-object series, for alerts that must name the object (monitoring/alerts.yaml) -----------
+# One series per object: at 10,000 objects that is 10,000 series of dbindex_object_phase, plus
+# one progress timestamp per running build. Refreshed from a snapshot of every known object
+# (fleet.py, every 10 s), so no code path that changes a status has to remember them.
+
+OBJECT_PHASE = Gauge(
+    "dbindex_object_phase",
+    "1 for each DatabaseIndex object, labelled with its status phase and the reason of its Ready "
+    "condition (phase Pending, no reason: the operator has written no status yet)",
+    ["namespace", "name", "phase", "reason"],
+)
+PROGRESS_CHANGED = Gauge(
+    "dbindex_build_progress_changed_timestamp_seconds",
+    "Unix time the progress of a running build (PostgreSQL's phase and counters) last changed",
+    ["namespace", "name"],
+)
+INDEX_UNUSED = Gauge(
+    "dbindex_index_unused",
+    "1 while the object's Unused condition is True (no new index scans for DBINDEX_UNUSED_AFTER)",
+    ["namespace", "name"],
+)
+_BUILDING_PHASES = frozenset({"Building", "Replacing"})
+_VOLATILE_PROGRESS = frozenset({"updatedAt"})  # rewritten on every poll: not a change of work
+
+
+class _ObjectSeries:
+    """Remembers which per-object series exist, so a snapshot can remove those of objects that
+    are gone or moved on, and when each running build's progress last changed."""
+
+    def __init__(self) -> None:
+        self.phases: dict[tuple[str, str], tuple[str, str]] = {}
+        self.progress: dict[tuple[str, str], str] = {}
+        self.unused: set[tuple[str, str]] = set()
+
+    def refresh(self, objects: Iterable[tuple[str, str, Mapping[str, Any]]], now: float) -> None:
+        phases: dict[tuple[str, str], tuple[str, str]] = {}
+        progress: dict[tuple[str, str], str] = {}
+        unused: set[tuple[str, str]] = set()
+        for namespace, name, status in objects:
+            key = (namespace, name)
+            phase = str(status.get("phase") or "Pending")
+            phases[key] = (phase, str(_condition(status, "Ready").get("reason") or ""))
+            if phase in _BUILDING_PHASES:
+                progress[key] = _fingerprint(status.get("progress"))
+            flag = _condition(status, "Unused").get("status")
+            if flag in ("True", "False"):
+                unused.add(key)
+                INDEX_UNUSED.labels(namespace, name).set(1.0 if flag == "True" else 0.0)
+        for key, labels in self.phases.items():
+            if phases.get(key) != labels:
+                with contextlib.suppress(KeyError):
+                    OBJECT_PHASE.remove(*key, *labels)
+        for key, labels in phases.items():
+            OBJECT_PHASE.labels(*key, *labels).set(1.0)
+        for key in self.progress.keys() - progress.keys():
+            with contextlib.suppress(KeyError):
+                PROGRESS_CHANGED.remove(*key)
+        for key, fingerprint in progress.items():
+            if self.progress.get(key) != fingerprint:
+                PROGRESS_CHANGED.labels(*key).set(now)
+        for key in self.unused - unused:
+            with contextlib.suppress(KeyError):
+                INDEX_UNUSED.remove(*key)
+        self.phases, self.progress, self.unused = phases, progress, unused
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    for found in status.get("conditions") or ():
+        if isinstance(found, Mapping) and found.get("type") == kind:
+            return found
+    return {}
+
+
+def _fingerprint(progress: object) -> str:
+    if not isinstance(progress, Mapping):
+        return ""
+    return json.dumps(
+        {k: v for k, v in progress.items() if k not in _VOLATILE_PROGRESS}, sort_keys=True
+    )
+
+
+_OBJECT_SERIES = _ObjectSeries()
+
+
+def record_objects(
+    objects: Iterable[tuple[str, str, Mapping[str, Any]]], now: float | None = None
+) -> None:
+    """Set the per-object series from (namespace, name, status) of every known object; series of
+    objects not in the snapshot are removed."""
+    _OBJECT_SERIES.refresh(objects, time.time() if now is None else now)
+
+
+def leftover_dropped(namespace: str, name: str) -> None:
+    """An INVALID leftover of this object was dropped (per object: a hot loop shows as a rate)."""
+    INVALID_DROPPED.labels(namespace, name).inc()

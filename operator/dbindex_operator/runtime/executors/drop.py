@@ -35,7 +35,7 @@ async def drop_leftover(
         lock_timeout=spec.build.lock_timeout,
     )
     if dropped:
-        metrics.INVALID_DROPPED.labels(tracked.namespace).inc()
+        metrics.leftover_dropped(tracked.namespace, tracked.name)
         logger.info("%s: dropped INVALID index %s.%s", tracked.label, schema, name)
         ctx.reporter.event(
             tracked,
@@ -127,8 +127,10 @@ class DropForDeletion(base.Executor):
             return
         what = "index" if not self.only_invalid else "INVALID leftover"
         if result.value:
-            counter = metrics.INVALID_DROPPED if self.only_invalid else metrics.INDEXES_DROPPED
-            counter.labels(tracked.namespace).inc()
+            if self.only_invalid:
+                metrics.leftover_dropped(tracked.namespace, tracked.name)
+            else:
+                metrics.INDEXES_DROPPED.labels(tracked.namespace).inc()
             logger.info("%s: dropped %s %s", tracked.label, what, index)
         finish(self.ctx.reporter, tracked, policy.Release(f"dropped {what} {index}"))
 

@@ -1,0 +1,80 @@
+"""runtime/metrics.py: the per-object series the alert rules read, set from status snapshots.
+
+prometheus_client's default registry is process-wide: each test uses its own namespace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from dbindex_operator.runtime import metrics
+
+
+def value(metric: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, labels)
+
+
+def status(phase: str | None, reason: str = "", **extra: Any) -> dict[str, Any]:
+    if phase is None:
+        return {}
+    conditions = [{"type": "Ready", "status": str(phase == "Ready"), "reason": reason}]
+    if "unused" in extra:
+        conditions.append({"type": "Unused", "status": extra.pop("unused")})
+    return {"phase": phase, "conditions": conditions, **extra}
+
+
+def test_phase_series_follow_the_snapshot() -> None:
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    metrics.record_objects([(ns, "a", status(None)), (ns, "b", status("Failed", "Dup"))], now=1)
+    assert value("dbindex_object_phase", namespace=ns, name="a", phase="Pending", reason="") == 1
+    assert value("dbindex_object_phase", namespace=ns, name="b", phase="Failed", reason="Dup") == 1
+    metrics.record_objects([(ns, "a", status("Waiting", "ConnectionFailed"))], now=2)
+    assert value("dbindex_object_phase", namespace=ns, name="a", phase="Pending", reason="") is None
+    labels = {"namespace": ns, "name": "a", "phase": "Waiting", "reason": "ConnectionFailed"}
+    assert value("dbindex_object_phase", **labels) == 1
+    # b is gone from the snapshot: so is its series.
+    assert (
+        value("dbindex_object_phase", namespace=ns, name="b", phase="Failed", reason="Dup") is None
+    )
+
+
+def test_progress_timestamp_moves_only_when_the_work_moves() -> None:
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    name = "dbindex_build_progress_changed_timestamp_seconds"
+
+    def snapshot(phase: str, blocks: int, updated: str, now: float) -> None:
+        progress = {"phase": "building index", "blocksDone": blocks, "updatedAt": updated}
+        metrics.record_objects([(ns, "x", status(phase, progress=progress))], now=now)
+
+    snapshot("Building", 10, "t1", now=100)
+    assert value(name, namespace=ns, name="x") == 100
+    snapshot("Building", 10, "t2", now=200)  # only updatedAt changed: no progress
+    assert value(name, namespace=ns, name="x") == 100
+    snapshot("Building", 20, "t3", now=300)
+    assert value(name, namespace=ns, name="x") == 300
+    snapshot("Ready", 20, "t4", now=400)  # not building: no series
+    assert value(name, namespace=ns, name="x") is None
+    snapshot("Replacing", 20, "t5", now=500)  # a new build starts counting from now
+    assert value(name, namespace=ns, name="x") == 500
+
+
+def test_unused_gauge_follows_the_condition() -> None:
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    metrics.record_objects([(ns, "i", status("Ready", unused="True"))], now=1)
+    assert value("dbindex_index_unused", namespace=ns, name="i") == 1
+    metrics.record_objects([(ns, "i", status("Ready", unused="False"))], now=2)
+    assert value("dbindex_index_unused", namespace=ns, name="i") == 0
+    metrics.record_objects([(ns, "i", status("Ready"))], now=3)
+    assert value("dbindex_index_unused", namespace=ns, name="i") is None
+
+
+def test_leftover_drops_are_counted_per_object_and_forgotten_with_it() -> None:
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    metrics.leftover_dropped(ns, "a")
+    metrics.leftover_dropped(ns, "a")
+    assert value("dbindex_invalid_indexes_dropped_total", namespace=ns, name="a") == 2
+    metrics.forget_index(ns, "a")
+    assert value("dbindex_invalid_indexes_dropped_total", namespace=ns, name="a") is None
