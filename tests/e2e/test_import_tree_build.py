@@ -4,7 +4,7 @@ psql's"; integration: needs `make up`).
 
 For each tree of tests/fixtures/migrations/ (``full``: 31 indexes over five tables in three
 schemas, every access method, UNIQUE, partial, expression, INCLUDE, DESC/NULLS, COLLATE,
-operator classes of core and of extensions, storage parameters, schema-qualified and
+operator classes, storage parameters, schema-qualified and
 search_path-resolved tables (SET, RESET, SET LOCAL, set_config; a same-named decoy table in
 public must not get the indexes), unnamed indexes, psql
 meta-commands, and a last migration that drops, renames and moves things; and the small tree of
