@@ -116,3 +116,23 @@ def test_shards_server_dry_run(local_env: dict[str, str], kubectl: Kubectl, name
     assert "poddisruptionbudget.policy/dbindex-dbindex-operator-a" in result.stdout
     assert "deployment.apps/dbindex-dbindex-operator-b" in result.stdout
     assert "Warning" not in result.stderr, result.stderr
+
+
+def test_a_shard_by_namespaces(local_env: dict[str, str]) -> None:
+    """A shard may serve a namespace list instead of (or besides) a label selector."""
+    shards = (
+        'shards=[{"name":"billing","namespaces":["billing","pay"]},'
+        '{"name":"rest","selector":"team!=billing"}]'
+    )
+    docs = docs_of(template(local_env, "--set-json", shards, release="db"))
+    deployments = of_kind(docs, "Deployment")
+    billing = args_of(deployments["db-dbindex-operator-billing"])
+    assert billing[:3] == [
+        "--namespace=billing",
+        "--namespace=pay",
+        "--peering=db-dbindex-operator-billing",
+    ]
+    assert not [arg for arg in billing if arg.startswith("--selector")]
+    rest = args_of(deployments["db-dbindex-operator-rest"])
+    assert rest[0] == "--all-namespaces"
+    assert "--selector=team!=billing" in rest
