@@ -29,6 +29,7 @@ from tests.e2e.test_deploy import (
     can_i,
     rows,
 )
+from tests.harness.prometheus import install_monitoring_crds
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "dbindex-operator"
@@ -176,6 +177,9 @@ def test_all_values_rendering(local_env: dict[str, str]) -> None:
             ("RoleBinding", "dbindex-helm-b"),
             ("Deployment", "ops"),
             ("Service", "ops"),
+            ("PodMonitor", "ops"),
+            ("PrometheusRule", "ops"),
+            ("ConfigMap", "dbindex-helm-a"),
         ]
     )
     assert one(docs, "ServiceAccount")["metadata"]["name"] == "dbindex-custom-sa"
@@ -224,6 +228,17 @@ def test_all_values_rendering(local_env: dict[str, str]) -> None:
     service = one(docs, "Service")
     assert service["metadata"]["annotations"] == {"example.com/scrape": "true"}
     assert service["spec"]["ports"][0]["port"] == 9191
+    # Monitoring (tests/e2e/test_monitoring_manifests.py has the rest): labels, interval, URLs.
+    monitor = one(docs, "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    url = rule["spec"]["groups"][0]["rules"][0]["annotations"]["runbook_url"]
+    assert url.startswith("https://git.example.com/platform/dbindex-operator/blob/main/docs/")
+    dashboard = one(docs, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["example.com/team"] == "databases"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Databases"}
 
 
 def test_metrics_disabled(local_env: dict[str, str]) -> None:
@@ -298,6 +313,13 @@ def test_schema_rejects_wrong_types(
 # -- on the real API server ------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def monitoring_crds(local_env: dict[str, str]) -> list[str]:
+    """prometheus-operator's PodMonitor and PrometheusRule CRDs (pinned, hack/monitoring-crds.sh),
+    installed and left in place: the monitoring values render those kinds."""
+    return install_monitoring_crds(local_env)
+
+
 @pytest.fixture(scope="module")
 def all_values_namespaces(kubectl: Kubectl) -> Iterator[None]:
     """The namespaces all-values.yaml watches; only those created here are deleted after."""
@@ -310,7 +332,7 @@ def all_values_namespaces(kubectl: Kubectl) -> Iterator[None]:
         kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-@pytest.mark.usefixtures("crd", "all_values_namespaces")
+@pytest.mark.usefixtures("crd", "all_values_namespaces", "monitoring_crds")
 @pytest.mark.parametrize("values", [None, ALL_VALUES], ids=["defaults", "all-values"])
 def test_helm_template_server_dry_run(
     local_env: dict[str, str], kubectl: Kubectl, namespace: str, values: Path | None

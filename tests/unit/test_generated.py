@@ -3,15 +3,18 @@
 crds/ holds the one source of the CRD. Kustomize reads no file outside its root and Helm none
 outside the chart, so deploy/base/crds/ and charts/dbindex-operator/files/ hold copies: each is
 its source with one comment line on top. hack/generate.sh writes them into a temporary directory
-here, and every committed copy must equal what it wrote, byte for byte.
+here, and every committed copy must equal what it wrote, byte for byte. The same holds for the
+copies of monitoring/ (alert rules, Grafana dashboard) in deploy/monitoring/ and the chart.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATE = ROOT / "hack" / "generate.sh"
@@ -85,3 +88,43 @@ def test_generate_repairs_a_stale_copy_and_removes_an_orphan(tmp_path: Path) -> 
     assert copy.read_bytes().endswith(SOURCES[0].read_bytes())
     assert not orphan.exists()
     assert kept.exists()
+
+
+# -- monitoring/: alert rules and dashboard -------------------------------------------------------
+
+MONITORING_COPIES = [
+    "deploy/monitoring/prometheusrule.yaml",
+    "deploy/monitoring/grafana-dashboard.yaml",
+    "charts/dbindex-operator/files/monitoring/alerts.yaml",
+    "charts/dbindex-operator/files/monitoring/dashboard.json",
+]
+MONITORING_FIX = "edit monitoring/ (never the copies) and run `make generate`"
+
+
+@pytest.mark.parametrize("copy", MONITORING_COPIES)
+def test_committed_monitoring_copies_are_up_to_date(generated: Path, copy: str) -> None:
+    assert (ROOT / copy).is_file(), f"{copy} is missing: {MONITORING_FIX}"
+    assert (ROOT / copy).read_bytes() == (generated / copy).read_bytes(), (
+        f"{copy} differs from what monitoring/ generates: {MONITORING_FIX}"
+    )
+
+
+def test_monitoring_copies_carry_their_source(generated: Path) -> None:
+    alerts = yaml.safe_load((ROOT / "monitoring" / "alerts.yaml").read_text())
+    dashboard = json.loads((ROOT / "monitoring" / "dashboard.json").read_text())
+    rule = yaml.safe_load((generated / MONITORING_COPIES[0]).read_text())
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["spec"] == alerts
+    config_map = yaml.safe_load((generated / MONITORING_COPIES[1]).read_text())
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(config_map["data"]["dbindex-operator.json"]) == dashboard
+    assert yaml.safe_load((generated / MONITORING_COPIES[2]).read_text()) == alerts
+    assert json.loads((generated / MONITORING_COPIES[3]).read_text()) == dashboard
+
+
+def test_generate_repairs_a_stale_monitoring_copy(tmp_path: Path) -> None:
+    generate(tmp_path)
+    copy = tmp_path / MONITORING_COPIES[0]
+    copy.write_text("edited by hand\n")
+    assert f"wrote {MONITORING_COPIES[0]}" in generate(tmp_path)
+    assert copy.read_bytes() == (ROOT / MONITORING_COPIES[0]).read_bytes()
