@@ -6,6 +6,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import pytest
+
 from dbindex_operator.core import status
 from dbindex_operator.runtime import tracking, writer
 
@@ -104,3 +106,69 @@ def test_removed_fields_are_cleared_with_null() -> None:
 
     patches = _run(scenario).patches
     assert patches[-1][1]["lastError"] is None
+
+
+class FailingClient(RecordingClient):
+    """Refuses the first `failures` patches, as an API server that hiccups."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("API server hiccup")
+        return await super().patch_status(namespace, name, patch)
+
+
+def _run_slow(scenario: Any, client: RecordingClient, seconds: float = 1.0) -> RecordingClient:
+    """A writer whose interval (60 s) is far longer than the scenario: whatever it writes in
+    `seconds` was not held back by the one-patch-per-interval rule."""
+
+    async def main() -> None:
+        out = writer.StatusWriter(client, min_interval=60.0, settle=0.2)  # type: ignore[arg-type]
+        out.start()
+        await scenario(out)
+        await asyncio.sleep(seconds)
+        await out.stop()
+
+    asyncio.run(main())
+    return client
+
+
+@pytest.mark.parametrize("terminal", ["Ready", "Failed"])
+def test_a_terminal_status_is_written_at_once_after_a_progress_patch(terminal: str) -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Building", 10))
+        await asyncio.sleep(0.5)  # Building went out after the settle time
+        out.submit(tracked, _report(terminal, 100))
+
+    patches = _run_slow(scenario, RecordingClient()).patches
+    assert [p["phase"] for _, p in patches] == ["Building", terminal]
+
+
+def test_progress_after_a_patch_still_waits_for_the_interval() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Building", 10))
+        await asyncio.sleep(0.5)
+        out.submit(tracked, _report("Building", 20))
+
+    patches = _run_slow(scenario, RecordingClient()).patches
+    assert [p["progress"]["percent"] for _, p in patches] == [10]
+
+
+def test_a_terminal_status_that_fails_to_go_out_is_retried_no_sooner_than_the_interval() -> None:
+    tracked = _tracked()
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Ready", 100))
+
+    client = _run_slow(scenario, FailingClient(failures=100))
+    assert isinstance(client, FailingClient)
+    assert client.calls == 1 and client.patches == []

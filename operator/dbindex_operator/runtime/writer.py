@@ -3,7 +3,9 @@
 Reports arrive as often as the reconciler likes; each object's status is patched at most once per
 `min_interval`, only when it differs from what the API server already has, and always with the
 newest content (older pending content is simply replaced). A short settle time before the first
-patch of a burst lets quick builds go from nothing to Ready in one patch.
+patch of a burst lets quick builds go from nothing to Ready in one patch. A terminal status
+(Ready, Failed) is the answer a user or `kubectl wait` is waiting for: it goes out at once,
+held back by neither rule (both exist for progress, which a later report would overwrite).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dbindex_operator.core import status
 from dbindex_operator.runtime import kube, metrics, tracking
 
 logger = logging.getLogger(__name__)
+_TERMINAL = frozenset({status.READY, status.FAILED})
 
 
 class StatusWriter:
@@ -76,7 +79,10 @@ class StatusWriter:
     def _due(self, tracked: tracking.Tracked) -> float:
         """When a pending status may go out: `min_interval` after the previous patch, and a short
         `settle` after it first became pending, so that a build that ends within it is written
-        once (Ready) rather than twice (Building, then Ready a second later)."""
+        once (Ready) rather than twice (Building, then Ready a second later). A terminal status
+        is due at once: nothing later would replace it, and someone is waiting for it."""
+        if tracked.status.get("phase") in _TERMINAL:
+            return tracked.pending_since
         return max(tracked.patched_at + self._min_interval, tracked.pending_since + self._settle)
 
     async def _send(self, tracked: tracking.Tracked) -> None:
@@ -90,6 +96,9 @@ class StatusWriter:
             except Exception as exc:  # the API server hiccuped: keep the content, try again
                 logger.warning("status patch for %s failed: %s", tracked.label, exc)
                 tracked.patched_at = asyncio.get_running_loop().time()
+                # No sooner than min_interval, terminal or not: no hot loop against a failing
+                # API server.
+                tracked.pending_since = tracked.patched_at + self._min_interval
                 self._pending.setdefault(tracked.key, tracked)
                 self._wake.set()
                 return
