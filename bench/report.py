@@ -184,31 +184,37 @@ def validate(doc: dict[str, Any]) -> list[str]:
 
 
 def table(results: Sequence[ScenarioResult]) -> str:
-    """The printed table: one line per target; a scenario's id and figures on its first line."""
-    header = ("id", "scenario", "figures", "figure vs target", "met?")
-    rows: list[tuple[str, str, str, str, str]] = []
+    """The printed table: one line per target; a scenario's id and figures on its first line.
+
+    Columns: `limit` is what a ratio divides by (psql's wall time, or the physical limit's),
+    `ratio` the check's name and value (a ratio, or a figure such as RSS), `target` its
+    comparison, `met` yes or NO."""
+    header = ("id", "scenario", "figures", "limit", "ratio", "target", "met")
+    rows: list[tuple[str, ...]] = []
     for result in results:
-        lines: list[tuple[str, str]] = []
+        lines: list[tuple[str, str, str, str]] = []
         if result.error is not None:
-            lines.append(("ERROR: " + _shorten(result.error, 70), "no"))
+            lines.append(("", "ERROR: " + _shorten(result.error, 70), "", "no"))
         for check in result.checks:
             unit = f" {check.unit}" if check.unit else ""
             lines.append(
                 (
-                    f"{check.name} {fmt(check.value, _digits(check))}{unit} {check.target}",
+                    check.against,
+                    f"{check.name} {fmt(check.value, _digits(check))}{unit}",
+                    check.target,
                     "yes" if check.met else "NO",
                 )
             )
         summary_lines = result.summary.splitlines() or [""]
         height = max(len(lines), len(summary_lines))
         for i in range(height):
+            check_cells = lines[i] if i < len(lines) else ("", "", "", "")
             rows.append(
                 (
                     result.id if i == 0 else "",
                     result.scenario if i == 0 else "",
                     summary_lines[i] if i < len(summary_lines) else "",
-                    lines[i][0] if i < len(lines) else "",
-                    lines[i][1] if i < len(lines) else "",
+                    *check_cells,
                 )
             )
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]

@@ -95,6 +95,7 @@ class Check:
     op: str
     limit: float
     unit: str = ""
+    against: str = ""  # what a ratio divides by, e.g. "psql 12.10 s" (the table's limit column)
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -121,6 +122,7 @@ class Check:
             "unit": self.unit,
             "target": self.target,
             "met": self.met,
+            "against": self.against,
         }
 
 

@@ -106,6 +106,7 @@ def test_check_compares_and_describes() -> None:
         "unit": "MB",
         "target": "<= 250 MB",
         "met": True,
+        "against": "",
     }
     with pytest.raises(ValueError):
         Check("x", 1, "~", 1)
@@ -198,7 +199,7 @@ def sample_results() -> list[ScenarioResult]:
     p1 = ScenarioResult("p1", "twelve", 1.0, environment=dict(FACTS))
     p1.figures = {"psql_s": 10.0, "operator_s": 7.5}
     p1.ratio = stats.ratio(7.5, 10.0)
-    p1.checks = [Check("ratio", p1.ratio, "<=", 0.8)]
+    p1.checks = [Check("ratio", p1.ratio, "<=", 0.8, against="psql 10.00 s")]
     p1.summary = "operator 7.50 s / psql 10.00 s"
     p4 = ScenarioResult("p4", "fleet", 1.0, environment=dict(FACTS))
     p4.figures = {"rss_mb": 300.0}
@@ -276,8 +277,18 @@ def test_table_has_a_line_per_target() -> None:
     text = report.table(sample_results())
     lines = text.splitlines()
     assert lines[0].split(" | ")[:2] == ["id", "scenario"]
-    assert any(line.startswith("p1 ") and "ratio 0.750 <= 0.8" in line for line in lines)
-    assert sum("RSS 300.0 MB <= 250 MB" in line and "NO" in line for line in lines) == 1
-    assert any("idle CPU 0.200 <= 1" in line and "yes" in line for line in lines)
+    assert [c.strip() for c in lines[0].split(" | ")] == [
+        "id",
+        "scenario",
+        "figures",
+        "limit",
+        "ratio",
+        "target",
+        "met",
+    ]
+    cells = [[c.strip() for c in line.split(" | ")] for line in lines[2:]]
+    assert ["psql 10.00 s", "ratio 0.750", "<= 0.8", "yes"] in [c[3:] for c in cells]
+    assert sum(c[4:] == ["RSS 300.0 MB", "<= 250 MB", "NO"] for c in cells) == 1
+    assert any(c[4:] == ["idle CPU 0.200", "<= 1", "yes"] for c in cells)
     assert any("line two" in line for line in lines)
     assert any(line.startswith("p3 ") and "ERROR: psql failed" in line for line in lines)
