@@ -11,7 +11,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
-PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 module=github.com/prometheus-operator/prometheus-operator
 
 out="$TOOLS_CACHE/prometheus-operator-crds/$PROMETHEUS_OPERATOR_VERSION"
