@@ -4,8 +4,8 @@
 # print a table (combination, passed, failed, skipped, duration) and write it to
 # $MATRIX_DIR/results.md. Exits 1 when any combination had a failure or could not start.
 #
-# MATRIX_ONLY='v1.34 PG_VERSION=17' runs only the combinations whose line contains one of the
-# words; MATRIX_PYTEST_ARGS passes options to pytest (e.g. '-k crd'); MATRIX_DIR (default
+# MATRIX_ONLY='v1.36.3 PG_VERSION=15' runs only the combinations whose line contains every one
+# of the words ('PG_VERSION=15': every Kubernetes version); MATRIX_PYTEST_ARGS passes options to pytest (e.g. '-k crd'); MATRIX_DIR (default
 # /tmp/dbindex-matrix) holds each run's state directory, pytest log and junit report.
 # Tool builds and PostgreSQL installs are cached per version (hack/build-tools.sh,
 # hack/install-pg.sh): the first run of a new version builds it.
@@ -23,8 +23,8 @@ status=0
 while read -r line; do
   case $line in ''|'#'*) continue ;; esac
   if [ -n "${MATRIX_ONLY:-}" ]; then
-    hit=
-    for word in $MATRIX_ONLY; do case $line in *"$word"*) hit=1 ;; esac; done
+    hit=1
+    for word in $MATRIX_ONLY; do case $line in *"$word"*) ;; *) hit= ;; esac; done
     [ -n "$hit" ] || continue
   fi
   k8s= pg=
