@@ -1,0 +1,148 @@
+"""Scenario 9: a burst of new objects on one database; every one handled, none stranded.
+
+The regression test of issue #21 item 3 (root cause in operator/.../runtime/lookout.py): the
+operator under test reaches the API server through faults/proxy.py, which answers a share of
+Kopf's finalizer JSON-patches with the API server's own 504 "Timeout: request did not complete
+within requested timeout" after letting the write land, the accident a real start burst
+produced. Without the fix, every object so hit kept its finalizer and never got a status.
+
+The indexes exist already (plain CREATE INDEX on empty tables), so the run measures handling,
+not building: each object is adopted and Ready. Stranded = a finalizer and no status phase.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import uuid
+from typing import Any
+
+from tests.harness import pg
+from tests.harness.kube import GROUP, PLURAL, VERSION, kubectl
+from tests.harness.process import Operator
+
+from faults.context import OPERATOR_SETTINGS, Context, Run, invalid_indexes
+from faults.proxy import ApiProxy
+
+PREFIX = "faultburst-"  # not under the suite operator's `faults-*`: only the proxied one sees it
+TABLES = 20
+PICKED_UP = "never ran its handlers"  # runtime/lookout.py's warning
+
+
+def _plan(total: int) -> list[tuple[str, str, str]]:
+    """(index name, table, column) for each object: TABLES tables, one column per index."""
+    return [(f"i_{j:05d}", f"t{j % TABLES:02d}", f"c{j // TABLES:03d}") for j in range(total)]
+
+
+def _prepare(dsn: str, plan: list[tuple[str, str, str]]) -> None:
+    columns: dict[str, list[str]] = {}
+    for _, table, column in plan:
+        columns.setdefault(table, []).append(column)
+    script = [
+        f"CREATE TABLE {t} ({', '.join(f'{c} int' for c in cs)})" for t, cs in columns.items()
+    ]
+    script += [f"CREATE INDEX {name} ON {table} ({column})" for name, table, column in plan]
+    pg.execute(dsn, ";\n".join(script))
+
+
+def _body(name: str, table: str, column: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DatabaseIndex",
+        "metadata": {"name": name.replace("_", "-")},
+        "spec": {
+            "connection": {"secretRef": {"name": "db"}},
+            "table": table,
+            "name": name,
+            "columns": [{"column": column}],
+            "deletionPolicy": "Retain",
+        },
+    }
+
+
+def _census(ctx: Context, namespace: str) -> tuple[int, int, int]:
+    """(objects, Ready, stranded: finalizer and no status phase)."""
+    items = ctx.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
+        "items"
+    ]
+    ready = sum((o.get("status") or {}).get("phase") == "Ready" for o in items)
+    stranded = sum(
+        bool(o["metadata"].get("finalizers")) and not (o.get("status") or {}).get("phase")
+        for o in items
+    )
+    return len(items), ready, stranded
+
+
+def burst(ctx: Context) -> Run:
+    run = Run()
+    total = ctx.burst
+    plan = _plan(total)
+    namespace = ctx.namespace(PREFIX)
+    dsn = ctx.database()
+    _prepare(dsn, plan)
+    ctx.kube.secret(namespace, "db", {"dsn": dsn})
+    proxy = ApiProxy(ctx.env, share=ctx.burst_share, seed=ctx.seed)
+    proxy.start()
+    kubeconfig = proxy.kubeconfig(ctx.log_dir / f"proxy-{uuid.uuid4().hex[:6]}.kubeconfig")
+    operator = Operator(
+        {**ctx.env, "KUBECONFIG": str(kubeconfig)},
+        ctx.log_dir,
+        namespaces=[f"{PREFIX}*"],
+        settings=OPERATOR_SETTINGS,
+        log_level="info",
+        name="burst-operator",
+    )
+    operator.start()
+    log_from = operator.log_path.stat().st_size
+    try:
+        began = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            bodies = [_body(*item) for item in plan]
+            list(
+                pool.map(
+                    lambda b: ctx.kube.custom.create_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, b
+                    ),
+                    bodies,
+                )
+            )
+        created = time.monotonic() - began
+        deadline = time.monotonic() + max(300.0, total * 0.3)
+        ready, stranded = 0, 0
+        while time.monotonic() < deadline:
+            operator.check_alive()
+            _, ready, stranded = _census(ctx, namespace)
+            if ready == total:
+                break
+            time.sleep(2)
+        all_ready = time.monotonic() - began
+        log = operator.log()[log_from:]
+        run.figures.update(
+            objects=total,
+            created_in_s=round(created, 2),
+            ready=ready,
+            stranded=stranded,
+            all_ready_after_s=round(all_ready, 2) if ready == total else None,
+            injected_504=len(proxy.injected),
+            picked_up_by_lookout=log.count(PICKED_UP),
+            share_504=ctx.burst_share,
+        )
+        run.ok = ready == total and stranded == 0
+        if not run.ok:
+            run.error = f"{ready}/{total} Ready, {stranded} stranded (finalizer, no status)"
+        run.recover_s = round(all_ready, 2)
+        run.invalid_left = invalid_indexes(dsn)
+        kubectl(ctx.env, "delete", "namespace", namespace, "--wait=false")
+        _wait_gone(ctx, namespace, timeout=max(300.0, total * 0.3))
+    finally:
+        operator.stop()
+        proxy.stop()
+    return run
+
+
+def _wait_gone(ctx: Context, namespace: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kubectl(ctx.env, "get", "namespace", namespace, check=False).returncode != 0:
+            return
+        time.sleep(2)
