@@ -207,6 +207,18 @@ def test_render_optional_fields(optional: dict[str, Any], expected: dict[str, An
             id="nested-change-whole-field",
         ),
         pytest.param(
+            {"phase": "Ready", "progress": {"percent": 100}},
+            {"phase": "Building", "progress": {"percent": 60, "etaSeconds": 9, "x": {"a": 1}}},
+            {"phase": "Ready", "progress": {"percent": 100, "etaSeconds": None, "x": None}},
+            id="nested-removed-key-becomes-null",
+        ),
+        pytest.param(
+            {"index": {"name": "i", "extra": {"b": 2}}},
+            {"index": {"name": "i", "extra": {"a": 1}}},
+            {"index": {"name": "i", "extra": {"a": None, "b": 2}}},
+            id="nulls-at-every-depth",
+        ),
+        pytest.param(
             {"phase": "Building", "attempts": 1},
             {"phase": "Building"},
             {"phase": "Building", "attempts": 1},

@@ -102,11 +102,23 @@ def render(
 
 
 def merge_patch(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The JSON merge patch turning old into new (top-level fields), or None if equal."""
+    """The JSON merge patch turning old into new, or None if equal."""
     if _comparable(new) == _comparable(old):
         return None
+    return _merge_patch(new, old)
+
+
+def _merge_patch(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch merges objects key by key at every depth, so a key the new content no
+    longer has (say progress.etaSeconds once the build is Ready) must be sent as null there too,
+    or the API server keeps the stale value."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = _merge_patch(value, before)
+        else:
+            patch[key] = value
     return patch
 
 
