@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dbindex_operator.core import catalog, eta
+from dbindex_operator.core import spec as specs
 
 SCAN = "building index: scanning table"
 SORT = "building index: sorting live tuples"
@@ -75,12 +78,36 @@ def test_no_estimate_before_the_rate_is_stable() -> None:
 
 
 def test_scan_phase_estimate_adds_the_later_phases_by_their_share() -> None:
-    # 10 blocks/s: 970 blocks left -> 97 s of scanning; the scan is 30% of the build, so the
-    # whole build is (3 + 97) / 0.30 s and 70% of that is still to come after the scan.
+    # 10 blocks/s: 970 blocks left -> 97 s of scanning; the scan is 22.5% of the build, so the
+    # whole build is (3 + 97) / 0.225 s and 77.5% of that is still to come after the scan.
     estimator = feed([scan(0, 0), scan(1, 10), scan(2, 20), scan(3, 30)])
-    expected = 97 + 100 / 0.30 * 0.70
+    expected = 97 + 100 / 0.225 * 0.775
     assert eta.seconds(estimator, 3) == round(expected)
-    assert estimator.total == pytest.approx(100 / 0.30)
+    assert estimator.total == pytest.approx(100 / 0.225)
+
+
+def test_expressions_make_the_scan_the_longest_phase() -> None:
+    estimator = eta.Estimator(profile="expressions")
+    for at, progress_row in [scan(0, 0), scan(1, 10), scan(2, 20), scan(3, 30)]:
+        estimator = eta.observe(estimator, progress_row, at)
+    assert eta.seconds(estimator, 3) == round(97 + 100 / 0.60 * 0.40)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({"columns": [{"column": "a"}]}, "columns", id="columns"),
+        pytest.param({"columns": [{"expression": "lower(a)"}]}, "expressions", id="expression"),
+        pytest.param(
+            {"columns": [{"column": "a"}], "where": "a > 0"}, "expressions", id="predicate"
+        ),
+    ],
+)
+def test_profile(spec: dict[str, Any], expected: str) -> None:
+    parsed = specs.parse(
+        {"connection": {"secretRef": {"name": "db"}}, "table": "t", **spec}, object_name="x"
+    )
+    assert eta.profile(parsed) == expected
 
 
 def test_counts_down_through_a_phase_without_counter() -> None:
@@ -93,13 +120,13 @@ def test_counts_down_through_a_phase_without_counter() -> None:
 
 def test_load_phase_uses_tuples_and_time_worked() -> None:
     # 10 s scanned, 10 s sorted; loading at 100 tuples/s with 600 left -> 6 s, then
-    # validation (0.31 of the build) on top of (10 + 10 + 4 + 6) / 0.69.
+    # validation (0.35 of the build) on top of (10 + 10 + 4 + 6) / 0.65.
     rows = [scan(0, 0), scan(10, 1000), (10, row(SORT, tuples=(0, 1000)))]
     rows += [(20 + i, row(LOAD, tuples=(100 * i, 1000))) for i in range(5)]
     estimator = feed(rows)
     assert estimator.worked == pytest.approx(20)
-    total = (20 + 4 + 6) / (0.30 + 0.24 + 0.15)
-    assert eta.seconds(estimator, 24) == round(6 + total * (0.08 + 0.12 + 0.11))
+    total = (20 + 4 + 6) / (0.225 + 0.285 + 0.14)
+    assert eta.seconds(estimator, 24) == round(6 + total * (0.085 + 0.15 + 0.115))
 
 
 def test_the_last_phase_has_nothing_after_it() -> None:
@@ -123,7 +150,7 @@ def test_an_estimate_that_ran_out_says_nothing() -> None:
 
 def test_other_access_methods_build_phase_counts_as_the_whole_build() -> None:
     rows = [(i, row("building index", blocks=(100 * i, 1000))) for i in range(4)]
-    expected = 7 + 10 / 0.69 * 0.31
+    expected = 7 + 10 / 0.65 * 0.35
     assert eta.seconds(feed(rows), 3) == round(expected)
 
 
@@ -132,5 +159,7 @@ def test_at_least_one_second_while_running() -> None:
     assert eta.seconds(feed(rows), 0.3) == 1
 
 
-def test_shares_cover_the_whole_build() -> None:
-    assert sum(eta.SHARES.values()) == pytest.approx(1.0)
+@pytest.mark.parametrize("name", sorted(eta.PROFILES))
+def test_shares_cover_the_whole_build(name: str) -> None:
+    assert sum(eta.PROFILES[name].values()) == pytest.approx(1.0)
+    assert tuple(eta.PROFILES[name]) == eta.ORDER

@@ -8,7 +8,8 @@ and nothing about the phases to come. So the estimate has two parts:
      others): the first samples of a phase and a stalling scan say nothing;
   2. the phases after it, from the working time the build has taken so far (this phase
      included, to its predicted end) and the share of a build's time those phases usually take
-     (SHARES, measured on PostgreSQL 15; docs/eta.md).
+     (measured on PostgreSQL 15, one profile for column keys and one for expressions or a
+     predicate, which make the table scan the longest phase; docs/eta.md).
 
 Phases without a counter (the sorts) keep counting down the last stable estimate; waiting phases
 (for writers, for old snapshots) are unbounded, so there is no estimate while waiting, and the
@@ -23,6 +24,7 @@ import itertools
 from typing import Final
 
 from dbindex_operator.core import catalog, progress
+from dbindex_operator.core import spec as specs
 
 WINDOW: Final = 4
 """Samples of the current phase's counter the rate is taken over (3 steps)."""
@@ -30,19 +32,37 @@ WINDOW: Final = 4
 RATE_SPREAD: Final = 0.5
 """A rate is stable when every step's rate is within this fraction of the window's rate."""
 
-# Share of a btree CIC's working time each phase took, averaged over a text key, a bigint key
-# and an expression key on 3M rows with maintenance_work_mem 1MB (docs/eta.md has the runs).
-# Waiting phases have none: their length depends on other sessions, not on the build.
-SHARES: Final[dict[str, float]] = {
+# Share of a btree CIC's working time each phase took (3M rows, maintenance_work_mem 1MB;
+# docs/eta.md has the runs). Waiting phases have none: their length depends on other sessions.
+# Plain column keys: the sort and the validation weigh as much as the table scan.
+COLUMNS: Final[dict[str, float]] = {
     "initializing": 0.0,
-    "building index: scanning table": 0.30,
-    "building index: sorting live tuples": 0.24,
-    "building index: loading tuples in tree": 0.15,
-    "index validation: scanning index": 0.08,
-    "index validation: sorting tuples": 0.12,
-    "index validation: scanning table": 0.11,
+    "building index: scanning table": 0.225,
+    "building index: sorting live tuples": 0.285,
+    "building index: loading tuples in tree": 0.14,
+    "index validation: scanning index": 0.085,
+    "index validation: sorting tuples": 0.15,
+    "index validation: scanning table": 0.115,
 }
-ORDER: Final = tuple(SHARES)
+# Expression keys or a WHERE predicate: evaluated for every row of the build's scan (and only
+# for rows added meanwhile during validation), so the scan takes most of the time.
+EXPRESSIONS: Final[dict[str, float]] = {
+    "initializing": 0.0,
+    "building index: scanning table": 0.60,
+    "building index: sorting live tuples": 0.125,
+    "building index: loading tuples in tree": 0.12,
+    "index validation: scanning index": 0.05,
+    "index validation: sorting tuples": 0.045,
+    "index validation: scanning table": 0.06,
+}
+PROFILES: Final = {"columns": COLUMNS, "expressions": EXPRESSIONS}
+ORDER: Final = tuple(COLUMNS)
+
+
+def profile(spec: specs.IndexSpec) -> str:
+    """Which shares fit the index: "expressions" when rows are evaluated during the scan."""
+    evaluated = spec.where is not None or any(key.expression for key in spec.keys)
+    return "expressions" if evaluated else "columns"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +76,7 @@ class Sample:
 class Estimator:
     """What the estimate needs to remember between progress rows."""
 
+    profile: str = "columns"  # a key of PROFILES
     phase: str | None = None
     phase_started: float = 0.0
     worked: float = 0.0  # seconds spent in working (not waiting) phases before this one
@@ -91,7 +112,7 @@ def observe(estimator: Estimator, row: catalog.Progress, now: float) -> Estimato
     assert phase is not None
     phase_left = max(total - done, 0) / rate
     through = current.worked + (now - current.phase_started) + phase_left
-    share_through, share_after = _shares(phase)
+    share_through, share_after = _shares(PROFILES[current.profile], phase)
     expected_total = through / share_through if share_through > 0 else through
     left = phase_left + expected_total * share_after
     return dataclasses.replace(current, finish=now + left, total=expected_total)
@@ -129,16 +150,16 @@ def _working(phase: str | None) -> bool:
     return phase is not None and not phase.startswith("waiting")
 
 
-def _shares(phase: str) -> tuple[float, float]:
+def _shares(shares: dict[str, float], phase: str) -> tuple[float, float]:
     """(share of the build up to the end of `phase`, share of the phases after it)."""
-    if phase not in SHARES:
+    if phase not in shares:
         # Another access method's one "building index[: ...]" phase stands for all of btree's
-        # build sub-phases (0.69 of the time); the same validation phases follow it.
+        # build sub-phases; the same validation phases follow it.
         if phase.startswith("building index"):
             phase = ORDER[3]
         else:
             return 1.0, 0.0
     position = ORDER.index(phase)
-    through = sum(SHARES[p] for p in ORDER[: position + 1])
-    after = sum(SHARES[p] for p in ORDER[position + 1 :])
+    through = sum(shares[p] for p in ORDER[: position + 1])
+    after = sum(shares[p] for p in ORDER[position + 1 :])
     return through, after

@@ -29,7 +29,8 @@ class Build(base.Executor):
     ) -> None:
         super().__init__(ctx, tracked)
         self.drift = drift
-        self.eta = eta.Estimator()  # the few samples the ETA needs (core/eta.py)
+        # the few samples the ETA needs (core/eta.py)
+        self.eta = eta.Estimator(profile=eta.profile(self.spec))
 
     @property
     def target(self) -> str:
