@@ -12,8 +12,6 @@ would see).
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +22,7 @@ from tests.harness.env import REPO_ROOT
 from tests.harness.kube import GROUP, KIND, VERSION
 from tests.harness.process import metric_sum
 
-from bench import cluster, stats
+from bench import cluster, p1, p2, stats
 from bench.cluster import BenchError, Kube, StatusWatcher
 from bench.machine import load_average
 from bench.process import Operator, control_plane_cpu
@@ -200,274 +198,11 @@ def _check_valid(dsn: str, names: Sequence[str], side: str) -> None:
         )
 
 
-# -- p1 -----------------------------------------------------------------------------------------
-
-
-def p1(ctx: Context) -> list[ScenarioResult]:
-    result = ctx.result("p1")
-    rows = ctx.sizes.p1_rows
-    result.size = {"seed_scale_rows": rows, "indexes": 12, "nominal_rows": 1_000_000}
-    docs = _seed_objects()
-    names = [d["spec"]["name"] for d in docs]
-    keys_ns = "bench-p1"
-    keys = [(keys_ns, d["metadata"]["name"]) for d in docs]
-    secret = docs[0]["spec"]["connection"]["secretRef"]["name"]
-
-    ctx.say(f"p1: loading the seed schema at scale {rows:,} rows (generate.sql)")
-    dsn = cluster.create_database(ctx.admin_dsn, "bench_p1")
-    op: Operator | None = None
-    try:
-        cluster.psql(ctx.env, dsn, file=SEED / "schema.sql")
-        load_s, _ = cluster.psql(
-            ctx.env, dsn, file=SEED / "generate.sql", variables={"scale": str(rows)}
-        )
-        cluster.psql(ctx.env, dsn, command="VACUUM (FREEZE, ANALYZE)")
-        result.figures["load_s"] = _round(load_s)
-        op = ctx.operator("operator-p1")
-        op.start()
-        psql_walls: list[float] = []
-        op_runs: list[dict[str, float]] = []
-        for round_no in range(ctx.repeat):
-            cluster.checkpoint(ctx.admin_dsn)
-            ctx.say(f"p1: psql runbook.sql (12 statements one after another), round {round_no + 1}")
-            wall, _ = cluster.psql(ctx.env, dsn, file=SEED / "runbook.sql")
-            _check_valid(dsn, names, "psql")
-            psql_walls.append(wall)
-            cluster.drop_indexes(dsn, names)
-            cluster.checkpoint(ctx.admin_dsn)
-
-            ctx.say(f"p1: kubectl apply -f indexes.yaml -> all Ready, round {round_no + 1}")
-            ctx.kube.namespace(keys_ns)
-            ctx.kube.secret(keys_ns, secret, {"dsn": dsn})
-            with StatusWatcher(ctx.kube, [keys_ns]) as watcher:
-                run = _operator_side(
-                    ctx,
-                    op,
-                    keys,
-                    lambda: ctx.kube.apply(SEED / "indexes.yaml", namespace=keys_ns),
-                    timeout=max(600.0, 30 * wall),
-                    watcher=watcher,
-                )
-            _check_valid(dsn, names, "operator")
-            op_runs.append(run)
-            _cleanup_namespaces(ctx, [keys_ns])
-            cluster.drop_indexes(dsn, names)
-        psql_s = _median(psql_walls)
-        op_s = _median([r["wall_s"] for r in op_runs])
-        result.ratio = _round(stats.ratio(op_s, psql_s))
-        result.figures.update(
-            {
-                "psql_s": psql_s,
-                "operator_s": op_s,
-                "psql_runs_s": [_round(w) for w in psql_walls],
-                "operator_runs": op_runs,
-            }
-        )
-        result.checks = [Check("ratio", result.ratio, "<=", 0.8)]
-        result.summary = f"operator {op_s:.2f} s / psql {psql_s:.2f} s"
-    finally:
-        if op is not None:
-            _safe(lambda: _cleanup_namespaces(ctx, [keys_ns]), ctx)
-            op.stop()
-        cluster.drop_database(ctx.admin_dsn, "bench_p1")
-    return [result]
-
-
 def _safe(action: Callable[[], Any], ctx: Context) -> None:
     try:
         action()
     except Exception as exc:  # cleanup must not hide the scenario's own outcome
         ctx.say(f"cleanup problem: {exc}")
-
-
-# -- p2 and p5 ----------------------------------------------------------------------------------
-
-
-class ProgressSampler:
-    """GETs one object every `interval` seconds; while it is Building, records the age of
-    status.progress.updatedAt (wall clock, second resolution as written) and the age of the
-    newest status change the watch delivered (monotonic, sub-second)."""
-
-    def __init__(
-        self, kube: Kube, watcher: StatusWatcher, key: tuple[str, str], interval: float = 0.5
-    ):
-        self.kube = kube
-        self.watcher = watcher
-        self.key = key
-        self.interval = interval
-        self.updated_at_ages: list[float] = []
-        self.status_ages: list[float] = []
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress-sampler", daemon=True)
-
-    def __enter__(self) -> ProgressSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                obj = self.kube.get(*self.key)
-            except Exception:
-                obj = None
-            now_wall = time.time()
-            now_mono = time.monotonic()
-            if obj is not None:
-                status = obj.get("status") or {}
-                if status.get("phase") == "Building":
-                    self.samples += 1
-                    updated = (status.get("progress") or {}).get("updatedAt")
-                    if updated:
-                        self.updated_at_ages.append(max(0.0, now_wall - parse_time(updated)))
-                    history = self.watcher.history(self.key)
-                    if history:
-                        self.status_ages.append(max(0.0, now_mono - history[-1].at))
-            next_at += self.interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-
-def parse_time(text: str) -> float:
-    """RFC 3339 UTC ('2025-01-01T12:00:00Z', optionally with fractions) -> epoch seconds."""
-    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.timestamp()
-
-
-def p2_p5(ctx: Context, want: Sequence[str]) -> list[ScenarioResult]:
-    p2 = ctx.result("p2")
-    p5 = ctx.result("p5")
-    rows = ctx.sizes.p2_rows
-    p2.size = p5.size = {"rows": rows, "nominal_rows": 5_000_000, "key": "md5 text"}
-    ns, name, index = "bench-p2", "big-k", "big_k"
-    key = (ns, name)
-
-    ctx.say(f"p2: loading big(id bigint, k text) with {rows:,} rows")
-    dsn = cluster.create_database(ctx.admin_dsn, "bench_p2")
-    op: Operator | None = None
-    try:
-        load_s, _ = cluster.psql(
-            ctx.env,
-            dsn,
-            command=(
-                "CREATE TABLE big AS SELECT g::bigint AS id, md5(g::text) AS k "
-                f"FROM generate_series(1, {rows}) AS g"
-            ),
-        )
-        cluster.psql(ctx.env, dsn, command="VACUUM (FREEZE, ANALYZE) big")
-        p2.figures["load_s"] = _round(load_s)
-        op = ctx.operator("operator-p2")
-        op.start()
-        manifest = _write_yaml(
-            ctx.log_dir / "p2.yaml", [_object(ns, name, "big", index, ["k"], "p2")]
-        )
-        psql_walls: list[float] = []
-        op_runs: list[dict[str, float]] = []
-        updated_ages: list[float] = []
-        status_ages: list[float] = []
-        samples = 0
-        for round_no in range(ctx.repeat):
-            cluster.checkpoint(ctx.admin_dsn)
-            ctx.say(f"p2: psql CREATE INDEX CONCURRENTLY, round {round_no + 1}")
-            wall, _ = cluster.psql(
-                ctx.env, dsn, command=f"CREATE INDEX CONCURRENTLY {index} ON big (k)"
-            )
-            _check_valid(dsn, [index], "psql")
-            psql_walls.append(wall)
-            cluster.drop_indexes(dsn, [index])
-            cluster.checkpoint(ctx.admin_dsn)
-
-            ctx.say(f"p2: the operator builds the same index, round {round_no + 1}")
-            ctx.kube.namespace(ns)
-            ctx.kube.secret(ns, "db", {"dsn": dsn})
-            with StatusWatcher(ctx.kube, [ns]) as watcher:
-                with ProgressSampler(ctx.kube, watcher, key) as sampler:
-                    run = _operator_side(
-                        ctx,
-                        op,
-                        [key],
-                        lambda: ctx.kube.apply(manifest, server_side=False),
-                        timeout=max(600.0, 30 * wall),
-                        watcher=watcher,
-                    )
-                history = watcher.history(key)
-            _check_valid(dsn, [index], "operator")
-            run["status_versions_seen"] = len(history)
-            op_runs.append(run)
-            updated_ages += sampler.updated_at_ages
-            status_ages += sampler.status_ages
-            samples += sampler.samples
-            _cleanup_namespaces(ctx, [ns])
-            cluster.drop_indexes(dsn, [index])
-
-        psql_s = _median(psql_walls)
-        op_s = _median([r["wall_s"] for r in op_runs])
-        build_s = _median([r["build_seconds_sum"] for r in op_runs])
-        p2.ratio = _round(stats.ratio(op_s, psql_s))
-        p2.figures.update(
-            {
-                "psql_s": psql_s,
-                "operator_s": op_s,
-                "operator_build_s": build_s,
-                "operator_overhead_s": _round(op_s - build_s),
-                "psql_runs_s": [_round(w) for w in psql_walls],
-                "operator_runs": op_runs,
-            }
-        )
-        p2.checks = [Check("ratio", p2.ratio, "<=", 1.03)]
-        p2.summary = f"operator {op_s:.2f} s / psql {psql_s:.2f} s"
-
-        patches = sum(r["status_patches"] for r in op_runs)
-        op_total = sum(r["wall_s"] for r in op_runs)
-        patch_rate = _round(stats.per_second(patches, op_total))  # one object
-        p95 = _round(stats.percentile(updated_ages, 95)) if updated_ages else None
-        worst = _round(max(updated_ages)) if updated_ages else None
-        p5.figures.update(
-            {
-                "samples_while_building": samples,
-                "updated_at_age_p50_s": _round(stats.median(updated_ages))
-                if updated_ages
-                else None,
-                "updated_at_age_p95_s": p95,
-                "updated_at_age_max_s": worst,
-                "status_change_age_p95_s": _round(stats.percentile(status_ages, 95))
-                if status_ages
-                else None,
-                "status_change_age_max_s": _round(max(status_ages)) if status_ages else None,
-                "status_patches": patches,
-                "operator_wall_s": _round(op_total),
-                "status_patches_per_s_per_object": patch_rate,
-                "status_versions_seen": [r["status_versions_seen"] for r in op_runs],
-            }
-        )
-        if not updated_ages:
-            p5.notes.append(
-                "no sample saw the object Building (the build was shorter than the sampling "
-                "interval): raise BENCH_SCALE"
-            )
-        p5.notes.append(
-            "updatedAt is written with one-second resolution, so its age reads up to 1 s older "
-            "than the status really is; status_change_age_* times the watch events instead"
-        )
-        p5.checks = [
-            Check("progress age p95", p95, "<=", 2.0, "s"),
-            Check("progress age max", worst, "<=", 2.0, "s"),
-            Check("patches/s/object", patch_rate, "<=", 1.0),
-        ]
-        p5.summary = (
-            f"age p95 {stats.fmt(p95)} s, max {stats.fmt(worst)} s\n"
-            f"({samples} samples); {patches:.0f} patches"
-        )
-    finally:
-        if op is not None:
-            _safe(lambda: _cleanup_namespaces(ctx, [ns]), ctx)
-            op.stop()
-        cluster.drop_database(ctx.admin_dsn, "bench_p2")
-    return [r for r in (p2, p5) if r.id in want]
 
 
 # -- p3 -----------------------------------------------------------------------------------------
@@ -861,9 +596,9 @@ def _watch_restart(
 
 def run_scenario(ctx: Context, sid: str, want: Sequence[str]) -> list[ScenarioResult]:
     if sid == "p1":
-        return p1(ctx)
+        return p1.run(ctx)
     if sid in ("p2", "p5"):
-        return p2_p5(ctx, want)
+        return p2.run(ctx, want)
     if sid == "p3":
         return p3(ctx)
     if sid == "p4":

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
-from bench import process, report, runner, scenarios, stats
+from bench import limit, p1, p2, process, report, runner, scenarios, stats, timeline
 from bench.report import ScenarioResult
 from bench.stats import Check
 
@@ -175,8 +175,8 @@ def test_selection_and_scale_parsing() -> None:
 
 
 def test_parse_time() -> None:
-    assert scenarios.parse_time("1970-01-01T00:00:10Z") == 10.0
-    assert scenarios.parse_time("1970-01-01T00:00:10.5Z") == 10.5
+    assert p2.parse_time("1970-01-01T00:00:10Z") == 10.0
+    assert p2.parse_time("1970-01-01T00:00:10.5Z") == 10.5
 
 
 # -- /proc parsing ---------------------------------------------------------------------------------
@@ -292,3 +292,128 @@ def test_table_has_a_line_per_target() -> None:
     assert any(c[4:] == ["idle CPU 0.200", "<= 1", "yes"] for c in cells)
     assert any("line two" in line for line in lines)
     assert any(line.startswith("p3 ") and "ERROR: psql failed" in line for line in lines)
+
+
+# -- p1: the limit script's statements and order; p1/p2 timelines ---------------------------------
+
+
+def test_the_runbook_parses_into_its_twelve_statements() -> None:
+    statements = limit.parse((scenarios.SEED / "runbook.sql").read_text())
+    assert len(statements) == 12
+    assert statements[0] == limit.Statement(
+        "idx_activities_user_type_date",
+        "activities",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_activities_user_type_date "
+        "ON activities(user_id, activity_type, submitted_at DESC)",
+    )
+    assert [s.table for s in statements].count("segment_efforts") == 2
+    with pytest.raises(ValueError):
+        limit.parse("DROP TABLE activities;")
+
+
+def _stmt(name: str, table: str) -> limit.Statement:
+    return limit.Statement(name, table, f"CREATE INDEX CONCURRENTLY {name} ON {table} (x)")
+
+
+@pytest.mark.parametrize(
+    ("pages", "order", "expected"),
+    [
+        # two builds on a 5-page table outweigh one on an 8-page table: the longest chain first
+        pytest.param({"a": 8, "b": 5, "c": 1}, "longest", ["b", "a", "c"], id="chain-weight"),
+        pytest.param({"a": 11, "b": 5, "c": 1}, "longest", ["a", "b", "c"], id="one-big-table"),
+        # equal weight (10 = 2 x 5): the bigger table first
+        pytest.param({"a": 10, "b": 5, "c": 1}, "longest", ["a", "b", "c"], id="tie-bigger"),
+        pytest.param({"a": 8, "b": 5, "c": 1}, "file", ["c", "b", "a"], id="file-order"),
+    ],
+)
+def test_limit_chains_one_per_table(pages: dict[str, int], order: str, expected: list[str]) -> None:
+    statements = [_stmt("i1", "c"), _stmt("i2", "b"), _stmt("i3", "a"), _stmt("i4", "b")]
+    work = limit.chains(statements, pages, order)
+    assert [chain[0].table for chain in work] == expected
+    assert [s.name for s in work[expected.index("b")]] == ["i2", "i4"]  # file order kept
+
+
+def test_p1_sizes_are_the_issues_at_scale_one() -> None:
+    rows = scenarios.Sizes.for_scale(1).p1_rows
+    assert p1.sizes(rows) == {
+        "activities_rows": 1_000_000,
+        "segment_efforts_rows": 5_000_000,
+        "notifications_rows": 3_000_000,
+        "indexes": 12,
+        "nominal_activities_rows": 1_000_000,
+    }
+
+
+LOG = """===== start #1: dbindex-operator run -A =====
+[2026-12-03 12:49:55,455] dbindex_operator.run [INFO    ] metrics on 127.0.0.1:60523
+[2026-12-03 12:49:55,967] dbindex_operator.run [INFO    ] old/a: building public.a
+[2026-12-03 12:49:56,060] dbindex_operator.run [INFO    ] old/a: built in 0.1s
+[2026-12-03 12:50:00,100] dbindex_operator.run [INFO    ] ns/a: building public.a
+[2026-12-03 12:50:00,200] dbindex_operator.run [INFO    ] ns/b: building public.b
+[2026-12-03 12:50:03,000] dbindex_operator.run [WARNING ] ns/b: build failed: lock timeout
+[2026-12-03 12:50:04,500] dbindex_operator.run [INFO    ] ns/a: built in 4.4s
+[2026-12-03 12:50:05,000] dbindex_operator.run [INFO    ] ns/b: building public.b
+[2026-12-03 12:50:07,250] dbindex_operator.run [INFO    ] ns/b: built in 2.2s
+"""
+
+
+def test_timeline_reads_the_operators_build_lines() -> None:
+    since = timeline.log_time("2026-12-03 12:50:00,000")
+    found = timeline.builds(LOG, since=since)
+    assert set(found) == {"ns/a", "ns/b"}  # the earlier round's lines are left out
+    a, b = found["ns/a"], found["ns/b"]
+    assert a.decided - since == pytest.approx(0.1)
+    assert a.ended is not None and a.ended - since == pytest.approx(4.5)
+    # a retried build: from the first decision to the build that succeeded
+    assert b.decided - since == pytest.approx(0.2)
+    assert b.ended is not None and b.ended - since == pytest.approx(7.25)
+    assert timeline.start_order(found) == ["a", "b"]
+    assert timeline.last_build_to_ready(found, since + 7.5) == pytest.approx(0.25)
+    assert timeline.last_build_to_ready({}, since) is None
+
+
+def test_busy_seconds_counts_overlaps_once() -> None:
+    assert timeline.busy_seconds([]) == 0
+    assert timeline.busy_seconds([(0, 4), (1, 3), (2, 6)]) == 6
+    assert timeline.busy_seconds([(5, 6), (0, 1)]) == 2
+
+
+def test_overhead_steps() -> None:
+    steps = timeline.overhead(
+        apply_started=100.0,
+        apply_ended=100.4,
+        seen=100.45,
+        decided=100.6,
+        connected=100.62,
+        cic_started=100.65,
+        cic_ended=110.65,
+        ready=110.9,
+    )
+    assert steps == {
+        "apply_to_watch_event_s": 0.45,
+        "watch_event_to_decision_s": 0.15,
+        "decision_to_connected_s": 0.02,
+        "connected_to_cic_start_s": 0.03,
+        "cic_s": 10.0,
+        "cic_end_to_ready_s": 0.25,
+        "kubectl_apply_s": 0.4,
+        "apply_to_cic_start_s": 0.65,
+        "total_s": 10.9,
+    }
+    consecutive = [
+        v
+        for k, v in steps.items()
+        if k not in ("kubectl_apply_s", "apply_to_cic_start_s", "total_s")
+    ]
+    assert sum(consecutive) == pytest.approx(steps["total_s"])
+    unknown = timeline.overhead(
+        apply_started=0,
+        apply_ended=1,
+        seen=None,
+        decided=None,
+        connected=None,
+        cic_started=None,
+        cic_ended=None,
+        ready=2,
+    )
+    assert unknown["apply_to_watch_event_s"] is None and unknown["total_s"] == 2
