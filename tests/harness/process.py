@@ -126,8 +126,10 @@ class Operator:
             self.wait_metrics()
         return self.started_at
 
-    def wait_metrics(self, timeout: float = 60) -> float:
-        """Wait until the metrics endpoint answers; return the monotonic time it did."""
+    def wait_metrics(self, timeout: float = 300) -> float:
+        """Wait until the metrics endpoint answers; return the monotonic time it did. Generous:
+        on a loaded 2-core machine (`make matrix` at nice 15 beside other work) importing the
+        operator alone took over 60 s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
