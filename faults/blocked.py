@@ -97,12 +97,15 @@ def idle_blocker(ctx: Context) -> Run:
             60,
             "lock_timeout (55P03)",
         )
-        status, _ = ctx.wait(
-            namespace, "big-k", lambda s: (s.get("attempts") or 0) >= 2, 60, "a retry"
-        )
-        run.figures["attempts_while_blocked"] = status.get("attempts")
+        # The INVALID leftover's DROP INDEX CONCURRENTLY waits for the same blocker (each try
+        # bounded by lock_timeout): hold on for a few of them, then let go.
+        time.sleep(6)
         released = hold.release()
         ready = ctx.wait_ready(namespace, "big-k")
+    attempts = ctx.kube.status(namespace, "big-k").get("attempts") or 0
+    run.figures["attempts"] = attempts
+    if attempts < 2:
+        run.error = f"Ready after {attempts} attempt(s): the build was never retried"
     run.ok = True
     run.recover_s = round(ready - released, 3)
     run.invalid_left = invalid_indexes(dsn)

@@ -1,8 +1,9 @@
 """A fault-injecting proxy in front of the local kube-apiserver.
 
 It forwards every request (watches streamed as they come) and, for a chosen share of the
-DatabaseIndex JSON-patches (the ones Kopf uses to add its finalizer), lets the write reach the
-API server and then answers the client 504 "Timeout: request did not complete within requested
+patches that write our finalizer into a DatabaseIndex (whoever sends them: Kopf's
+resourceVersion-guarded JSON patch, or the operator's own), lets the write reach the API server
+and then answers the client 504 "Timeout: request did not complete within requested
 timeout", the reply the API server itself gives when a write outlives its request timeout but
 still lands in etcd. This is the fault behind objects stranded with a finalizer and no status
 (issue #21 item 3, docs/reliability.md "Fault suite"); making it on purpose turns a rare burst
@@ -24,7 +25,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-JSON_PATCH = "application/json-patch+json"
+FINALIZER = b'"dbindex.dev/finalizer"'
 TIMEOUT_BODY = (
     b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
     b'"message":"Timeout: request did not complete within requested timeout - '
@@ -101,11 +102,11 @@ class ApiProxy:
             if task is not current:
                 task.cancel()
 
-    def _chosen(self, request: web.Request) -> bool:
+    def _chosen(self, request: web.Request, body: bytes) -> bool:
         return (
             self.share > 0
             and request.method == "PATCH"
-            and request.content_type == JSON_PATCH
+            and FINALIZER in body
             and "/databaseindexes/" in request.path
             and not request.path.endswith("/status")
             and self.random.random() < self.share
@@ -115,7 +116,7 @@ class ApiProxy:
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP | {"host"}}
-        inject = self._chosen(request)
+        inject = self._chosen(request, body)
         async with self._session.request(
             request.method,
             self.upstream + request.path_qs,
