@@ -144,11 +144,12 @@ def test_watch_exits_0_at_ready_and_1_at_failed_and_retry_heals(
     assert retried.returncode == 0, retried.stderr
     token = kube.get(ns, "t-email")["metadata"]["annotations"]["dbindex.dev/retry"]
     assert token in retried.stdout
-    status = kube.wait(ns, "t-email", is_ready, timeout=120)
-    assert status["retryToken"] == token
-    assert index_facts(db.dsn, "t_email")["valid"]  # type: ignore[index]
-    watched = dbindex(plugin_env, "status", "-n", ns, "--watch")
+    # Right after retry the object is still Failed, but for the old request: --watch waits.
+    watched = dbindex(plugin_env, "status", "-n", ns, "--watch", "--interval", "0.5")
     assert watched.returncode == 0, watched.stdout + watched.stderr
+    status = kube.status(ns, "t-email")
+    assert status["phase"] == "Ready" and status["retryToken"] == token
+    assert index_facts(db.dsn, "t_email")["valid"]  # type: ignore[index]
 
 
 def test_pause_and_resume(db: Target, kube: Kube, plugin_env: dict[str, str]) -> None:

@@ -156,8 +156,35 @@ def test_json_document_is_one_line_of_items() -> None:
     ],
 )
 def test_watch_verdict(phases: list[str], expected: int | None) -> None:
-    rows = [rendering.row(obj({"phase": p}), NOW) for p in phases]
+    rows = [rendering.row(obj({"phase": p, "observedGeneration": 1}), NOW) for p in phases]
     assert rendering.verdict(rows) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "annotations", "done"),
+    [
+        pytest.param({"phase": "Failed", "observedGeneration": 1}, {}, True, id="failed"),
+        pytest.param({"phase": "Failed", "observedGeneration": 0}, {}, False, id="old-spec"),
+        pytest.param(
+            {"phase": "Failed", "observedGeneration": 1, "retryToken": "a"},
+            {"dbindex.dev/retry": "b"},
+            False,
+            id="retry-not-yet-seen",
+        ),
+        pytest.param(
+            {"phase": "Failed", "observedGeneration": 1, "retryToken": "b"},
+            {"dbindex.dev/retry": "b"},
+            True,
+            id="retry-seen-and-failed-again",
+        ),
+    ],
+)
+def test_done_waits_for_the_operator_to_answer(
+    status: dict[str, Any], annotations: dict[str, str], done: bool
+) -> None:
+    body = obj(status)
+    body["metadata"]["annotations"] = annotations
+    assert rendering.row(body, NOW).done is done
 
 
 @pytest.mark.parametrize(

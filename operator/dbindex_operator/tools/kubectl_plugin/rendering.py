@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from dbindex_operator.core import settings
 from dbindex_operator.core import status as statuses
 
 DONE_PHASES: Final = frozenset({statuses.READY, statuses.FAILED})
@@ -35,10 +36,11 @@ class Row:
     eta_seconds: int | None  # the operator's estimate, aged by the time since it was made
     reason: str
     message: str
+    stale: bool = False  # the operator has not yet answered the newest spec or retry request
 
     @property
     def done(self) -> bool:
-        return self.phase in DONE_PHASES
+        return self.phase in DONE_PHASES and not self.stale
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,7 +95,17 @@ def row(obj: Mapping[str, Any], now: datetime.datetime) -> Row:
         eta_seconds=_eta(progress, now) if running else None,
         reason=str(ready_condition.get("reason") or ""),
         message=str(ready_condition.get("message") or ""),
+        stale=_stale(metadata, status),
     )
+
+
+def _stale(metadata: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """True while the status answers an older spec (observedGeneration) or an older retry
+    request (status.retryToken): `retry` then `status --watch` must not stop at the old Failed."""
+    if status.get("observedGeneration") != metadata.get("generation"):
+        return True
+    token = (metadata.get("annotations") or {}).get(settings.RETRY_ANNOTATION)
+    return token is not None and token != status.get("retryToken")
 
 
 def _eta(progress: Mapping[str, Any], now: datetime.datetime) -> int | None:
