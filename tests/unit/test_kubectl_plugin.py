@@ -280,3 +280,21 @@ def test_import_and_plan_are_delegated_whole() -> None:
 def test_arguments(argv: list[str], expected: dict[str, Any]) -> None:
     parsed = vars(args.parser().parse_args(argv))
     assert {key: parsed[key] for key in expected} == expected
+
+
+def test_rich_table_on_a_terminal() -> None:
+    from rich.console import Console
+
+    from dbindex_operator.tools.kubectl_plugin import terminal
+
+    failed = {"phase": "Failed", "conditions": [{"type": "Ready", "reason": "BuildFailed",
+                                                  "message": "duplicates"}]}  # fmt: skip
+    rows = [rendering.row(obj(BUILDING), NOW), rendering.row(obj(failed, name="b"), NOW)]
+    console = Console(record=True, width=200, force_terminal=True, color_system=None)
+    console.print(terminal.table(rows, all_namespaces=True))
+    text = console.export_text()
+    assert "NAMESPACE" in text and "idx-a" in text and " 61%" in text and "1m30s" in text
+    assert "b: BuildFailed: duplicates" in text
+    empty = Console(record=True, width=80)
+    empty.print(terminal.table([], all_namespaces=False))
+    assert "No DatabaseIndex objects found." in empty.export_text()
