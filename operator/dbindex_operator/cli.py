@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn, cast
 
 from dbindex_operator.core import peering
 
@@ -149,12 +149,23 @@ def _run_options(args: argparse.Namespace, run: argparse.ArgumentParser) -> peer
             priority = int(args.priority)
         return peering.Options(
             peering=args.peering,
+            identity=_identity(),
             priority=priority,
             lifetime=peering.check_lifetime(args.peering_lifetime),
             selector=None if args.selector is None else peering.check_selector(args.selector),
         )
     except ValueError as exc:
         run.error(str(exc))
+
+
+def _identity() -> str:
+    """This process's peering identity: the pod's name when the Deployment passes it (POD_ID,
+    as Kopf reads it), else host, PID and start time."""
+    import os
+    import socket
+    import time
+
+    return os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}/{int(time.time())}"
 
 
 def _add_lint(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -261,6 +272,7 @@ def _run(args: argparse.Namespace, options: peering.Options) -> int:
         standalone=options.peering is None,
         peering_name=options.peering,
         priority=options.priority,
+        identity=cast(Any, options.identity or None),  # kopf's Identity: a NewType of str
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,

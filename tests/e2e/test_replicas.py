@@ -9,6 +9,7 @@ that completes (`log_min_duration_statement = 0`); tests/e2e/replicas.py counts 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import random
@@ -114,6 +115,12 @@ def test_leader_killed_mid_build_three_times(
                     {**_time_to_act(dsn, survivor, killed_at), "standby_rss_mb": rss[survivor]}
                 )
                 replicas[leader].start()  # the newest replica: it stands by
+            # A rolling update or a drain: SIGTERM, the leader withdraws its keep-alive.
+            leader = _wait_for_a_build(dsn, replicas)
+            survivor = "b" if leader == "a" else "a"
+            stopped_at = time.time()
+            replicas[leader].stop()
+            failovers.append({"sigterm": 1.0, **_time_to_act(dsn, survivor, stopped_at)})
             wait_all_ready(kube, ha_namespace, [n.replace("_", "-") for n in names], 900)
         finally:
             for replica in replicas.values():
@@ -369,3 +376,74 @@ def test_two_shards_split_200_objects(
             )
         )
         assert all(b["completed"] == 1 for b in builds.values()), builds
+
+
+def test_a_paused_replica_starts_no_ddl(
+    local_env: dict[str, str],
+    kubectl: Kubectl,
+    kube: Kube,
+    pg_url: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Kopf pauses a replica's watches, not the objects it already knows: a replica that loses
+    the lead must not start new DDL on them. A live peer of higher priority appears in the
+    peering object while the replica tracks an object waiting for its table; the table appears;
+    the replica runs nothing and logs who leads, and builds once that peer is gone."""
+    peering = f"ha-{uuid.uuid4().hex[:8]}"
+    with (
+        peering_object(kubectl, peering),
+        ddl_logged_database(local_env, pg_url) as dsn,
+    ):
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        name = f"ix_paused_{uuid.uuid4().hex[:6]}"
+        replica = _operator(
+            local_env, tmp_path, ha_namespace, "paused", "--peering", peering, "--priority", "10"
+        )
+        replica.start()
+        try:
+            kube.create(
+                ha_namespace,
+                "paused",
+                {
+                    "connection": connection(),
+                    "table": "late",
+                    "name": name,
+                    "columns": [{"column": "id"}],
+                },
+            )
+            kube.wait(
+                ha_namespace,
+                "paused",
+                lambda s: "does not exist" in json.dumps(s),
+                timeout=120,
+                what="waiting for its table",
+            )
+            seen = datetime.datetime.now(datetime.UTC).isoformat()
+            leader = {"priority": 100, "lifetime": 3600, "lastseen": seen}
+            _patch_peers(kubectl, peering, {"other-leader": leader})
+            _wait_for_log(replica, "Pausing operations")
+            sql(dsn, "CREATE TABLE late (id int)")
+            # Said in its log only: the active replica is the one that reports on objects.
+            _wait_for_log(replica, "build not run: replica other-leader (priority 100) is active")
+            assert index_builds(local_env, dsn, [name])[name]["started"] == 0
+            assert not sql(dsn, "SELECT 1 FROM pg_class WHERE relname = $1", name)
+            _patch_peers(kubectl, peering, {"other-leader": None})
+            kube.wait_phase(ha_namespace, "paused", "Ready", timeout=300)
+        finally:
+            replica.stop()
+        assert index_builds(local_env, dsn, [name])[name]["completed"] == 1
+
+
+def _patch_peers(kubectl: Kubectl, peering: str, peers: dict[str, object]) -> None:
+    """Write (or with None, withdraw) keep-alive records, as other replicas' Kopf would."""
+    patch = json.dumps({"status": peers})
+    kubectl("patch", "clusterkopfpeering", peering, "--type=merge", "-p", patch)
+
+
+def _wait_for_log(replica: Operator, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in replica.log():
+        replica.check_alive()
+        assert time.monotonic() < deadline, f"{text!r} not logged:\n{replica.tail()}"
+        time.sleep(0.2)

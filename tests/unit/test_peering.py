@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
 
 import pytest
 
@@ -95,10 +97,11 @@ def _options(*argv: str) -> peering.Options:
 )
 def test_run_options(argv: tuple[str, ...], expected: peering.Options) -> None:
     options = _options(*argv)
+    assert options.identity  # for Kopf and for the lease check: never empty
     if expected.priority == -1:  # auto: only its order is defined
         assert options.peering is None and options.priority > 0
     else:
-        assert options == expected
+        assert dataclasses.replace(options, identity="") == expected
 
 
 @pytest.mark.parametrize(
@@ -114,3 +117,33 @@ def test_run_options_rejected(argv: tuple[str, ...]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         _options(*argv)
     assert exit_info.value.code == 2
+
+
+NOW = datetime.datetime(2026, 12, 3, 12, 0, 0, tzinfo=datetime.UTC)
+
+
+def _peer(priority: int, seen_ago: float, lifetime: int = 20) -> dict[str, object]:
+    seen = NOW - datetime.timedelta(seconds=seen_ago)
+    return {"priority": priority, "lifetime": lifetime, "lastseen": seen.isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("peers", "leading"),
+    [
+        pytest.param({}, True, id="alone"),
+        pytest.param({"me": _peer(5, 1)}, True, id="only-own-record"),
+        pytest.param({"me": _peer(5, 1), "other": _peer(3, 1)}, True, id="other-lower"),
+        pytest.param({"me": _peer(5, 1), "other": _peer(7, 1)}, False, id="other-higher"),
+        pytest.param({"me": _peer(5, 1), "other": _peer(5, 1)}, False, id="equal-pauses-both"),
+        pytest.param({"other": _peer(7, 25)}, True, id="higher-but-expired"),
+        pytest.param({"other": _peer(7, 19)}, False, id="higher-just-alive"),
+        pytest.param({"other": _peer(7, 50, lifetime=60)}, False, id="its-own-lifetime"),
+        pytest.param({"other": {"priority": 9}}, True, id="no-lastseen-ignored"),
+        pytest.param({"other": None}, True, id="withdrawn"),
+    ],
+)
+def test_not_leading(peers: dict[str, object], leading: bool) -> None:
+    problem = peering.not_leading(peers, "me", 5, NOW)
+    assert (problem is None) is leading
+    if not leading:
+        assert problem is not None and "other" in problem

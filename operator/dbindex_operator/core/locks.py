@@ -42,9 +42,10 @@ class Abstained(Exception):
     """A DDL was not run: another session holds the index's lock, or the catalog changed since
     the decision. Nothing happened; the next pass decides again from the catalog."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, quiet: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.quiet = quiet  # say it in the log only: another replica reports on the object
 
 
 def key(schema: str, name: str) -> int:

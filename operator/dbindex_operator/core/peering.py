@@ -12,7 +12,9 @@ two pods started in the same second apart. When the leader dies, its keep-alive 
 from __future__ import annotations
 
 import dataclasses
-from typing import Final
+import datetime
+from collections.abc import Mapping
+from typing import Any, Final
 
 # Priorities fall by 1,000 per second of start time from this (far future) epoch second, so
 # they stay positive for centuries and leave room for a tie-break below 1,000.
@@ -35,6 +37,7 @@ class Options:
     """The `run` command's peering and sharding options, as the Kopf start-up applies them."""
 
     peering: str | None = None  # the (Cluster)KopfPeering object; None: standalone
+    identity: str = ""  # this process's key in the peering object's status (given to Kopf)
     priority: int = 0
     lifetime: int = DEFAULT_LIFETIME
     selector: str | None = None  # a label selector the API server filters objects by
@@ -63,3 +66,25 @@ def check_selector(selector: str) -> str:
     if not selector.strip():
         raise ValueError("an empty label selector would select every object")
     return selector.strip()
+
+
+def not_leading(
+    peers: Mapping[str, Any], identity: str, priority: int, now: datetime.datetime
+) -> str | None:
+    """Why this replica is not the active one by the peering object's status (Kopf's format:
+    identity -> {priority, lifetime, lastseen}), or None when it is: no OTHER live peer has a
+    priority higher than or equal to ours, exactly the rule by which Kopf pauses a replica.
+    A replica Kopf paused keeps the objects it already knew; checked before each DDL, this keeps
+    it from starting new work on them."""
+    for peer, info in sorted(peers.items()):
+        if peer == identity or not isinstance(info, Mapping):
+            continue
+        try:
+            seen = datetime.datetime.fromisoformat(str(info["lastseen"]))
+            alive = seen + datetime.timedelta(seconds=int(info.get("lifetime", 60))) > now
+            theirs = int(info.get("priority", 0))
+        except (KeyError, TypeError, ValueError):
+            continue  # not a record Kopf wrote; Kopf ignores it too
+        if alive and theirs >= priority:
+            return f"replica {peer} (priority {theirs}) is active, not this one ({priority})"
+    return None

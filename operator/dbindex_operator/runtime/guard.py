@@ -11,11 +11,18 @@ the statement: held for the statement's life, released by the server when that s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from dbindex_operator.core import catalog, errors, locks
 from dbindex_operator.runtime import db
+
+# With peering: why this replica is not the active one right now, or None (set at start-up by
+# runtime/handlers.py; None: standalone). Asked before each work's first DDL: a replica Kopf
+# paused keeps the objects it knew, and must not start new DDL on them. An unreadable peering
+# object counts as "not leading": no DDL without a confirmed lease. The lock is still taken
+# after it: the lease can be stale.
+lease: Callable[[], Awaitable[str | None]] | None = None
 
 
 class _Single:
@@ -55,6 +62,10 @@ class Guard:
         self.checked = False
 
     async def __call__(self, conn: Any) -> None:
+        if lease is not None and not self.checked:
+            problem = await lease()
+            if problem is not None:
+                raise locks.Abstained(problem, quiet=True)
         try:
             if not await conn.fetchval(locks.TRY_LOCK, self.key):
                 holder = await conn.fetchval(locks.LOCK_HOLDER, *locks.halves(self.key))

@@ -6,6 +6,8 @@ Domain errors become Kopf errors here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import functools
 import io
 import logging
 import signal
@@ -14,7 +16,7 @@ from typing import Any
 import kopf
 
 from dbindex_operator.core import peering, settings
-from dbindex_operator.runtime import fleet, kube, lookout, metrics
+from dbindex_operator.runtime import fleet, guard, kube, lookout, metrics
 
 logger = logging.getLogger(__name__)
 RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
@@ -90,6 +92,7 @@ async def _replicas(
                 logger.info("created ClusterKopfPeering %r", options.peering)
         except kube.PeeringUnavailable as exc:
             raise kopf.PermanentError(str(exc)) from None
+        guard.lease = functools.partial(_not_leading, client, options)
         settings.peering.clusterwide = True
         settings.peering.lifetime = options.lifetime
         settings.peering.stealth = True  # keep-alives every ~10 s are not worth a log line
@@ -103,6 +106,17 @@ async def _replicas(
         # Server-side: the API server lists and watches only the shard's objects.
         settings.watching.label_selectors[RESOURCE[0], RESOURCE[2]] = options.selector
         logger.info("serving DatabaseIndex objects with labels %s", options.selector)
+
+
+async def _not_leading(client: kube.Client, options: peering.Options) -> str | None:
+    """runtime/guard.lease: this replica's standing in the peering object, read now."""
+    assert options.peering is not None
+    try:
+        peers = await client.read_peering(options.peering)
+    except kube.PeeringUnavailable as exc:
+        return f"cannot confirm this replica is the active one: {exc}"
+    now = datetime.datetime.now(datetime.UTC)
+    return peering.not_leading(peers, options.identity, options.priority, now)
 
 
 def _dump_tasks_on_sigusr2() -> None:

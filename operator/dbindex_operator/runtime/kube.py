@@ -131,6 +131,24 @@ class Client:
 
         await asyncio.to_thread(call)
 
+    async def read_peering(self, name: str) -> dict[str, Any]:
+        """The status of the ClusterKopfPeering `name`: each replica's keep-alive. Raises
+        PeeringUnavailable when it cannot be read."""
+
+        def call() -> dict[str, Any]:
+            try:
+                body = self._custom.get_cluster_custom_object(
+                    "kopf.dev", "v1", "clusterkopfpeerings", name
+                )
+            except ApiException as exc:
+                raise PeeringUnavailable(name, exc.status) from None
+            except OSError as exc:  # urllib3's connection errors
+                raise PeeringUnavailable(name, None) from exc
+            status = body.get("status") if isinstance(body, dict) else None
+            return dict(status or {})
+
+        return await asyncio.to_thread(call)
+
     async def ensure_peering(self, name: str) -> bool:
         """Create the ClusterKopfPeering `name` unless it exists; True if this call created it.
         Kopf only patches that object: without it, every keep-alive fails silently and every

@@ -106,7 +106,7 @@ def launch(
             except locks.Abstained as abstained:
                 tracked.attempts, tracked.partition_attempts = counted
                 job.backend_pid = None
-                _abstained(executor, abstained.reason)
+                _abstained(executor, abstained)
                 await asyncio.sleep(ABSTAIN_PAUSE)
                 return
             except errors.BuildFailure as failure:
@@ -131,10 +131,10 @@ def launch(
     return job
 
 
-def _abstained(executor: Executor, reason: str) -> None:
-    tracked = executor.tracked
+def _abstained(executor: Executor, abstained: locks.Abstained) -> None:
+    tracked, reason = executor.tracked, abstained.reason
     logger.info("%s: %s not run: %s", tracked.label, executor.kind, reason)
-    if tracked.deletion is None:
+    if tracked.deletion is None and not abstained.quiet:
         executor.ctx.reporter.report(
             tracked, status.PENDING, "Abstained", f"{executor.kind} not run: {reason}"
         )
