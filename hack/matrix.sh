@@ -4,6 +4,7 @@
 # print a table (combination, passed, failed, skipped, duration) and write it to
 # $MATRIX_DIR/results.md. Exits 1 when any combination had a failure or could not start.
 #
+# The version-dependent tests (tests/e2e/test_compat.py) run first, then the rest of tests/e2e.
 # MATRIX_ONLY='v1.36.3 PG_VERSION=15' runs only the combinations whose line contains every one
 # of the words ('PG_VERSION=15': every Kubernetes version); MATRIX_PYTEST_ARGS passes options to pytest (e.g. '-k crd'); MATRIX_DIR (default
 # /tmp/dbindex-matrix) holds each run's state directory, pytest log and junit report.
@@ -40,8 +41,8 @@ while read -r line; do
        "$hack_dir/up.sh" >"$dir.up.log" 2>&1; then
     # shellcheck disable=SC2086
     (cd "$repo_root" && env DBINDEX_LOCAL_DIR="$dir" K8S_VERSION="$k8s" PG_VERSION="$pg" \
-       "$python" -m pytest tests/e2e -q -p no:cacheprovider --junitxml="$dir.junit.xml" \
-       ${MATRIX_PYTEST_ARGS:-}) >"$dir.pytest.log" 2>&1
+       "$python" -m pytest tests/e2e/test_compat.py tests/e2e -q -rfE -p no:cacheprovider \
+       --junitxml="$dir.junit.xml" ${MATRIX_PYTEST_ARGS:-}) >"$dir.pytest.log" 2>&1
     rc=$?
     tail -n 3 "$dir.pytest.log" >&2
   else
