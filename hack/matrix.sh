@@ -6,8 +6,10 @@
 #
 # The version-dependent tests (tests/e2e/test_compat.py) run first, then the rest of tests/e2e.
 # MATRIX_ONLY='v1.36.3 PG_VERSION=15' runs only the combinations whose line contains every one
-# of the words ('PG_VERSION=15': every Kubernetes version); MATRIX_PYTEST_ARGS passes options to pytest (e.g. '-k crd'); MATRIX_DIR (default
-# /tmp/dbindex-matrix) holds each run's state directory, pytest log and junit report.
+# of the words ('PG_VERSION=15': every Kubernetes version); MATRIX_SKIP='test_bench.py
+# test_demo.py' leaves those files of tests/e2e out; MATRIX_PYTEST_ARGS passes options to pytest
+# (e.g. '-k crd'); MATRIX_DIR (default /tmp/dbindex-matrix) holds each run's state directory,
+# pytest log and junit report.
 # Tool builds and PostgreSQL installs are cached per version (hack/build-tools.sh,
 # hack/install-pg.sh): the first run of a new version builds it.
 set -uo pipefail
@@ -17,6 +19,13 @@ matrix_dir=${MATRIX_DIR:-/tmp/dbindex-matrix}
 python=${VENV_PYTHON:-$repo_root/.venv/bin/python}
 mkdir -p "$matrix_dir"
 say() { printf '[matrix] %s\n' "$*" >&2; }
+
+# test_compat.py first (pytest keeps the order of files named one by one, not of a directory).
+tests=(tests/e2e/test_compat.py)
+for file in "$repo_root"/tests/e2e/test_*.py; do
+  case " test_compat.py ${MATRIX_SKIP:-} " in *" ${file##*/} "*) continue ;; esac
+  tests+=("tests/e2e/${file##*/}")
+done
 
 rows="$matrix_dir/rows.tsv"
 : >"$rows"
@@ -41,7 +50,7 @@ while read -r line; do
        "$hack_dir/up.sh" >"$dir.up.log" 2>&1; then
     # shellcheck disable=SC2086
     (cd "$repo_root" && env DBINDEX_LOCAL_DIR="$dir" K8S_VERSION="$k8s" PG_VERSION="$pg" \
-       "$python" -m pytest tests/e2e/test_compat.py tests/e2e -q -rfE -p no:cacheprovider \
+       "$python" -m pytest "${tests[@]}" -q -rfE -p no:cacheprovider \
        --junitxml="$dir.junit.xml" ${MATRIX_PYTEST_ARGS:-}) >"$dir.pytest.log" 2>&1
     rc=$?
     tail -n 3 "$dir.pytest.log" >&2
