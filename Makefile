@@ -89,6 +89,20 @@ bench: venv ## Benchmarks vs psql (docs/benchmarks.md); BENCH=p1,p3 BENCH_SCALE=
 	exit $$rc
 # -----------------------------------------------------------------------------------------------
 
+# The fault suite (docs/reliability.md, "Fault suite"): every scenario FAULTS_REPEAT times against
+# the environment in $(DBINDEX_LOCAL_DIR) (started, and stopped afterwards, if none runs). It
+# stops and starts that environment's PostgreSQL and kube-apiserver on purpose. Options:
+# FAULTS=1,3a,9 (default all), FAULTS_REPEAT=20, FAULTS_SEED, FAULTS_BURST=2000 (see faults/).
+.PHONY: faults
+faults: venv ## The fault suite: FAULTS_REPEAT=20 runs per scenario, table + faults/results/latest.json
+	@started=; rc=0; \
+	if [ ! -f "$$DBINDEX_LOCAL_DIR/env" ]; then trap 'hack/down.sh || true' EXIT; started=1; fi; \
+	hack/up.sh || exit $$?; \
+	trap 'rc=130' INT TERM; \
+	$(VENV_BIN)/python -m faults || rc=$$?; \
+	if [ -n "$$started" ]; then echo "make faults: stopping the environment it started" >&2; fi; \
+	exit $$rc
+
 clean: down ## Stop the environment, remove .venv and caches (keeps built tools in ~/.cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -6,7 +6,9 @@ FAULTS_BURST (objects in scenario 9, default 2000), FAULTS_BURST_504_SHARE (shar
 finalizer patches answered 504 after they landed, default 0.02), FAULTS_HOT_WINDOW (seconds
 scenario 6 watches for a hot loop, default 60), FAULTS_PG_DOWN (seconds PostgreSQL stays
 stopped in 3b, default 30), FAULTS_BIG_ROWS (rows of the table builds run on, default
-300000), FAULTS_RESULTS_DIR (default faults/results), DBINDEX_LOCAL_DIR (the environment).
+300000), FAULTS_RESULTS_DIR (default faults/results), FAULTS_OPERATOR_SOURCE (a directory with
+another dbindex_operator package for the operators under test), DBINDEX_LOCAL_DIR (the
+environment).
 Exit status: 0 all passed, 1 a scenario lost something, 2 the suite could not run.
 """
 

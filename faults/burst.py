@@ -21,7 +21,7 @@ from tests.harness import pg
 from tests.harness.kube import GROUP, PLURAL, VERSION, kubectl
 from tests.harness.process import Operator
 
-from faults.context import OPERATOR_SETTINGS, Context, Run, invalid_indexes
+from faults.context import Context, Run, invalid_indexes, operator_settings
 from faults.proxy import ApiProxy
 
 PREFIX = "faultburst-"  # not under the suite operator's `faults-*`: only the proxied one sees it
@@ -88,7 +88,7 @@ def burst(ctx: Context) -> Run:
         {**ctx.env, "KUBECONFIG": str(kubeconfig)},
         ctx.log_dir,
         namespaces=[f"{PREFIX}*"],
-        settings=OPERATOR_SETTINGS,
+        settings=operator_settings(),
         log_level="info",
         name="burst-operator",
     )

@@ -4,6 +4,7 @@ databases, waits that survive a missing API server, and the catalog facts a run 
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import threading
 import time
@@ -31,6 +32,16 @@ OPERATOR_SETTINGS = {
     "DBINDEX_CLIENT_CHECK_INTERVAL": "500ms",
     "DBINDEX_HEALTH_INTERVAL": "5",
 }
+
+
+def operator_settings(**extra: str) -> dict[str, str]:
+    """OPERATOR_SETTINGS, plus PYTHONPATH when FAULTS_OPERATOR_SOURCE names a directory holding
+    another `dbindex_operator` package to run instead (e.g. an older commit's, to show what a
+    scenario catches)."""
+    source = os.environ.get("FAULTS_OPERATOR_SOURCE")
+    return {**OPERATOR_SETTINGS, **({"PYTHONPATH": source} if source else {}), **extra}
+
+
 # A build on `big` that lasts a few seconds on 2 cores: a window to hit it in.
 SLOW_BUILD = {"maintenanceWorkMem": "1MB", "parallelWorkers": 0}
 FAST_RETRY = {"maxAttempts": 20, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2}
@@ -206,7 +217,7 @@ class Context:
             self.env,
             self.log_dir,
             namespaces=[f"{NAMESPACE_PREFIX}*"],
-            settings={**OPERATOR_SETTINGS, **settings},
+            settings=operator_settings(**settings),
             log_level="info",
             name=name,
         )

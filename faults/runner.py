@@ -95,6 +95,29 @@ def run(
     started = report.utc_now()
     rows = [report.Row(sid, SCENARIOS[sid][0]) for sid in chosen]
     ctx.template = f"{context.DATABASE_PREFIX}tmpl_{uuid.uuid4().hex[:6]}"
+
+    def document(complete: bool) -> dict[str, Any]:
+        return {
+            "started": started,
+            "finished": report.utc_now(),
+            "complete": complete,
+            "command": command,
+            "seed": seed,
+            "repeat": repeat,
+            "settings": {
+                "burst_objects": burst_objects,
+                "burst_504_share": burst_share,
+                "hot_loop_window_s": hot_window,
+                "postgres_down_s": pg_down,
+                "big_rows": big_rows,
+                "build_seconds": round(ctx.build_seconds, 2),
+                "operator": context.operator_settings(),
+            },
+            "passed": complete and all(row.passed for row in rows),
+            "scenarios": [row.summary() for row in rows if row.runs],
+            "operator_log_dir": str(log_dir),
+        }
+
     try:
         _make_template(ctx, big_rows)
         ctx.operator = ctx.new_operator("operator")
@@ -113,29 +136,12 @@ def run(
                     f"invalid {outcome.invalid_left}, duplicates {outcome.duplicate_builds}; "
                     f"{outcome.figures}"
                 )
+            report.write(results_dir, document(complete=False))  # an interrupted run keeps these
     finally:
         if ctx.operator is not None:
             ctx.operator.stop()
         pg.execute(admin, f'DROP DATABASE IF EXISTS "{ctx.template}" WITH (FORCE)')
-    doc = {
-        "started": started,
-        "finished": report.utc_now(),
-        "command": command,
-        "seed": seed,
-        "repeat": repeat,
-        "settings": {
-            "burst_objects": burst_objects,
-            "burst_504_share": burst_share,
-            "hot_loop_window_s": hot_window,
-            "postgres_down_s": pg_down,
-            "big_rows": big_rows,
-            "build_seconds": round(ctx.build_seconds, 2),
-            "operator": context.OPERATOR_SETTINGS,
-        },
-        "passed": all(row.passed for row in rows),
-        "scenarios": [row.summary() for row in rows],
-        "operator_log_dir": str(log_dir),
-    }
+    doc = document(complete=True)
     path = report.write(results_dir, doc)
     print(report.table(rows), flush=True)
     say(f"wrote {path}")

@@ -1,0 +1,68 @@
+"""The fault suite's pure parts: scenario selection, attributing PostgreSQL log lines to the
+operator, the table."""
+
+from __future__ import annotations
+
+import pytest
+from faults import hostile, pglog, report, runner
+from faults.context import Run
+
+OPERATOR = "application_name=dbindex-operator"
+LOG = "".join(
+    f"2026-12-03 13:00:00.{i}00 UTC [{pid}] LOG:  {text}\n"
+    for i, (pid, text) in enumerate(
+        [
+            (101, f"connection authorized: user=postgres database=d1 {OPERATOR}"),
+            (101, "execute __asyncpg_stmt_1__: SELECT 1"),
+            (102, "connection authorized: user=postgres database=d1 application_name=psql"),
+            (102, "statement: SELECT 2"),
+            (103, f"connection authorized: user=postgres database=d2 {OPERATOR}"),
+            (103, "statement: SELECT 3"),
+            (101, "statement: CREATE INDEX CONCURRENTLY x ON t (a)"),
+        ]
+    )
+)
+
+
+def test_activity_counts_only_the_applications_sessions_in_that_database() -> None:
+    found = pglog.activity(LOG, "d1", "dbindex-operator")
+    assert (found.connections, found.statements, found.ddl) == (1, 2, 1)
+
+
+def test_activity_counts_from_an_offset_but_remembers_earlier_connections() -> None:
+    offset = LOG.index("2026-12-03 13:00:00.600")
+    found = pglog.activity(LOG, "d1", "dbindex-operator", offset)
+    assert (found.connections, found.statements, found.ddl) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "chosen"),
+    [
+        pytest.param(None, list(runner.SCENARIOS), id="default-all"),
+        pytest.param("all", list(runner.SCENARIOS), id="all"),
+        pytest.param("9, 1", ["1", "9"], id="suite-order"),
+        pytest.param("3", ["3a", "3b"], id="three-means-both"),
+    ],
+)
+def test_selection(text: str | None, chosen: list[str]) -> None:
+    assert runner.parse_selection(text) == chosen
+
+
+def test_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        runner.parse_selection("10")
+
+
+def test_at_least_fifty_distinct_hostile_cases() -> None:
+    labels = [label for label, _ in hostile.CASES]
+    assert len(labels) >= 50 and len(set(labels)) == len(labels)
+
+
+def test_a_run_that_loses_anything_fails_its_scenario() -> None:
+    good = Run(ok=True, recover_s=2.0)
+    row = report.Row("1", "kill", [good, Run(ok=True, recover_s=5.0, invalid_left=1)], [1.0, 1.0])
+    summary = row.summary()
+    assert (summary["ready"], summary["invalid_left"], summary["max_recover_s"]) == (2, 1, 5.0)
+    assert not summary["passed"]
+    assert "| 1. kill" in report.table([row]) and "FAILED" in report.table([row])
+    assert report.Row("2", "x", [good], [1.0]).passed
