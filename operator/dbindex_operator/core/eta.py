@@ -9,7 +9,9 @@ and nothing about the phases to come. So the estimate has two parts:
   2. the phases after it, from the working time the build has taken so far (this phase
      included, to its predicted end) and the share of a build's time those phases usually take
      (measured on PostgreSQL 15, one profile for column keys and one for expressions or a
-     predicate, which make the table scan the longest phase; docs/eta.md).
+     predicate, which make the table scan the longest phase; docs/eta.md). Once the scan is
+     over, only the time since the scan and the shares of the phases after it count: those
+     phases scale with the tuples, while the scan's length depends on the key's cost.
 
 Phases without a counter (the sorts) keep counting down the last stable estimate; waiting phases
 (for writers, for old snapshots) are unbounded, so there is no estimate while waiting, and the
@@ -56,6 +58,7 @@ EXPRESSIONS: Final[dict[str, float]] = {
     "index validation: scanning table": 0.06,
 }
 PROFILES: Final = {"columns": COLUMNS, "expressions": EXPRESSIONS}
+SCAN: Final = "building index: scanning table"
 ORDER: Final = tuple(COLUMNS)
 
 
@@ -80,6 +83,7 @@ class Estimator:
     phase: str | None = None
     phase_started: float = 0.0
     worked: float = 0.0  # seconds spent in working (not waiting) phases before this one
+    scanned: float = 0.0  # of which in the build's table scan
     samples: tuple[Sample, ...] = ()  # the current phase's counter, newest last
     finish: float | None = None  # clock time the last stable estimate expects the end
     total: float | None = None  # the working seconds the last stable estimate expects in all
@@ -90,11 +94,14 @@ def observe(estimator: Estimator, row: catalog.Progress, now: float) -> Estimato
     phase = row.phase
     current = estimator
     if phase != estimator.phase:
-        worked = estimator.worked
+        worked, scanned = estimator.worked, estimator.scanned
         if _working(estimator.phase):
-            worked += max(now - estimator.phase_started, 0.0)
+            took = max(now - estimator.phase_started, 0.0)
+            worked += took
+            if _scanning(estimator.phase):
+                scanned += took
         current = dataclasses.replace(
-            estimator, phase=phase, phase_started=now, worked=worked, samples=()
+            estimator, phase=phase, phase_started=now, worked=worked, scanned=scanned, samples=()
         )
     if not _working(phase):
         return current
@@ -111,8 +118,14 @@ def observe(estimator: Estimator, row: catalog.Progress, now: float) -> Estimato
         return current
     assert phase is not None
     phase_left = max(total - done, 0) / rate
-    through = current.worked + (now - current.phase_started) + phase_left
-    share_through, share_after = _shares(PROFILES[current.profile], phase)
+    shares, worked = PROFILES[current.profile], current.worked
+    if not _scanning(phase):
+        # After the scan, the later phases are measured against the time since the scan: they
+        # scale with the tuples, the scan with what evaluating the key costs (docs/eta.md).
+        shares = {p: share for p, share in shares.items() if p != SCAN}
+        worked -= current.scanned
+    through = worked + (now - current.phase_started) + phase_left
+    share_through, share_after = _shares(shares, phase)
     expected_total = through / share_through if share_through > 0 else through
     left = phase_left + expected_total * share_after
     return dataclasses.replace(current, finish=now + left, total=expected_total)
@@ -146,13 +159,20 @@ def stable_rate(samples: tuple[Sample, ...]) -> float | None:
     return rate
 
 
+def _scanning(phase: str | None) -> bool:
+    """The build's table scan (other access methods: their one build phase)."""
+    if phase is None or not phase.startswith("building index"):
+        return False
+    return phase == SCAN or phase not in COLUMNS
+
+
 def _working(phase: str | None) -> bool:
     return phase is not None and not phase.startswith("waiting")
 
 
 def _shares(shares: dict[str, float], phase: str) -> tuple[float, float]:
     """(share of the build up to the end of `phase`, share of the phases after it)."""
-    if phase not in shares:
+    if phase not in ORDER:
         # Another access method's one "building index[: ...]" phase stands for all of btree's
         # build sub-phases; the same validation phases follow it.
         if phase.startswith("building index"):
@@ -160,6 +180,6 @@ def _shares(shares: dict[str, float], phase: str) -> tuple[float, float]:
         else:
             return 1.0, 0.0
     position = ORDER.index(phase)
-    through = sum(shares[p] for p in ORDER[: position + 1])
-    after = sum(shares[p] for p in ORDER[position + 1 :])
+    through = sum(shares.get(p, 0.0) for p in ORDER[: position + 1])
+    after = sum(shares.get(p, 0.0) for p in ORDER[position + 1 :])
     return through, after
