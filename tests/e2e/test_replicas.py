@@ -9,10 +9,12 @@ that completes (`log_min_duration_statement = 0`); tests/e2e/replicas.py counts 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import random
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -447,3 +449,94 @@ def _wait_for_log(replica: Operator, text: str, timeout: float = 60) -> None:
         replica.check_alive()
         assert time.monotonic() < deadline, f"{text!r} not logged:\n{replica.tail()}"
         time.sleep(0.2)
+
+
+def test_a_new_leader_watches_the_build_in_flight(
+    local_env: dict[str, str],
+    kubectl: Kubectl,
+    kube: Kube,
+    pg_url: str,
+    ha_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """The leader dies while its build runs on in PostgreSQL (client_connection_check_interval
+    off, so the server keeps the orphan going). The new leader finds the build in flight,
+    watches it (never drops or repeats it), and adopts its result: one build in all."""
+    peering = f"ha-{uuid.uuid4().hex[:8]}"
+    with (
+        peering_object(kubectl, peering),
+        ddl_logged_database(local_env, pg_url) as dsn,
+    ):
+        sql(dsn, "CREATE TABLE orders AS SELECT g AS id FROM generate_series(1, 100000) g")
+        kube.secret(ha_namespace, "db", {"dsn": dsn})
+        settings = {"DBINDEX_CLIENT_CHECK_INTERVAL": "0"}
+        replicas = {}
+        for name in ("a", "b"):
+            replicas[name] = _operator(
+                local_env, tmp_path, ha_namespace, name, "--peering", peering
+            )
+            replicas[name].env.update(settings)
+            replicas[name].start()
+            time.sleep(1.5)  # `a` is the older: it leads
+        index = f"ix_inflight_{uuid.uuid4().hex[:6]}"
+        try:
+            # A writer keeps its transaction open: the build waits for it ("waiting for writers
+            # before build") for as long as the test needs, with its INVALID index in place.
+            with _open_writer(dsn, "orders"):
+                kube.create(
+                    ha_namespace,
+                    "inflight",
+                    {
+                        "connection": connection(),
+                        "table": "orders",
+                        "name": index,
+                        "columns": [{"column": "id"}],
+                        "build": {"lockTimeout": "10min"},
+                    },
+                )
+                assert _wait_for_a_build(dsn, replicas) == "a"
+                replicas["a"].kill()
+                status = kube.wait(
+                    ha_namespace,
+                    "inflight",
+                    lambda s: "BuildInProgressElsewhere" in json.dumps(s),
+                    timeout=180,
+                    what="the new leader watching the build in flight",
+                )
+                assert index_builds(local_env, dsn, [index])[index]["started"] == 1
+                print(json.dumps({"watching": status.get("conditions")}))
+            kube.wait_phase(ha_namespace, "inflight", "Ready", timeout=300)
+        finally:
+            for replica in replicas.values():
+                replica.stop()
+        assert index_builds(local_env, dsn, [index])[index]["started"] == 1
+        assert not sql(dsn, "SELECT 1 FROM pg_index WHERE NOT indisvalid")
+
+
+@contextlib.contextmanager
+def _open_writer(dsn: str, table: str) -> Iterator[None]:
+    """A session that wrote to `table` and keeps its transaction open until the block ends."""
+    writer = subprocess.Popen(
+        ["psql", dsn, "-v", "ON_ERROR_STOP=1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert writer.stdin is not None
+    writer.stdin.write(f"BEGIN;\nINSERT INTO {table} VALUES (0);\n")
+    writer.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not sql(
+        dsn,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'idle in transaction'",
+    ):
+        assert time.monotonic() < deadline, "the writer did not start"
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        writer.stdin.write("COMMIT;\n")
+        writer.stdin.close()
+        writer.wait(10)

@@ -160,7 +160,8 @@ class Progress:
         return cls(
             pid=int(pid if pid is not None else row["pid"]),
             phase=row.get("phase"),
-            index_relid=row.get("index_relid"),
+            # json_build_object renders an oid as a JSON string (STATE's builder): compare ints.
+            index_relid=None if row.get("index_relid") is None else int(row["index_relid"]),
             blocks_total=num("blocks_total"),
             blocks_done=num("blocks_done"),
             tuples_total=num("tuples_total"),
