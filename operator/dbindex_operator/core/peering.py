@@ -27,9 +27,9 @@ out (one PATCH of the peering object per replica per 10-15 s at 20 s); a standby
 latest `lifetime` seconds after the leader's last keep-alive. Kopf's own default is 60."""
 
 MIN_LIFETIME: Final = 11
-"""Kopf refreshes `lifetime - randint(5, 10)` seconds after the previous keep-alive (at least
-1 s): below 11 s a refresh can come after the record expired, and a healthy leader would be
-taken for dead by its standby now and then."""
+"""Kopf refreshes `max(1, lifetime - randint(5, 10))` seconds after the previous keep-alive:
+below 11 s that interval hits its 1 s floor (a PATCH per second per replica), and below 6 s the
+margin before the record expires, which a slow API server eats into, shrinks under 5 s."""
 
 
 @dataclasses.dataclass(frozen=True)
