@@ -22,7 +22,7 @@ from tests.harness.env import REPO_ROOT
 from tests.harness.kube import GROUP, KIND, VERSION
 from tests.harness.process import metric_sum
 
-from bench import cluster, p1, p2, stats
+from bench import apicalls, cluster, p1, p2, shipped, stats
 from bench.cluster import BenchError, Kube, StatusWatcher
 from bench.machine import load_average
 from bench.process import Operator, control_plane_cpu
@@ -291,6 +291,7 @@ def p3(ctx: Context) -> list[ScenarioResult]:
             for ns, dsn in zip(namespaces, dsns, strict=True):
                 ctx.kube.namespace(ns)
                 ctx.kube.secret(ns, "db", {"dsn": dsn})
+            requests_before = apicalls.read(ctx.kube)
             with StatusWatcher(
                 ctx.kube, namespaces, label_selector=f"{cluster.BENCH_LABEL}=p3"
             ) as watcher:
@@ -302,6 +303,8 @@ def p3(ctx: Context) -> list[ScenarioResult]:
                     timeout=max(900.0, 30 * wall),
                     watcher=watcher,
                 )
+            time.sleep(3.0)  # writes that trail Ready (its Event) still count
+            run.update(apicalls.per_object(requests_before, apicalls.read(ctx.kube), run, total))
             for dsn, plan in zip(dsns, plans, strict=True):
                 _check_valid(dsn, [p[0] for p in plan], "operator")
             op_runs.append(run)
@@ -320,9 +323,13 @@ def p3(ctx: Context) -> list[ScenarioResult]:
                 "operator_indexes_per_s": _round(total / op_s, 1),
                 "psql_runs_s": [_round(w) for w in psql_walls],
                 "operator_runs": op_runs,
+                **apicalls.summary(op_runs),
             }
         )
-        result.checks = [Check("ratio", result.ratio, "<=", 1.0)]
+        result.checks = [
+            Check("ratio", result.ratio, "<=", 1.0),
+            Check("writes/object", result.figures["writes_per_object"], "<=", 3.0),
+        ]
         result.summary = f"operator {op_s:.2f} s / psql {psql_s:.2f} s"
     finally:
         if op is not None:
@@ -403,20 +410,24 @@ def p4(ctx: Context) -> list[ScenarioResult]:
         adopt_timeout = max(900.0, total * 0.2)
         reached, unhandled = _wait_adopted(ctx, op, total, timeout=adopt_timeout)
         first = op.sample()
+        adopt_s = None if unhandled else _round((reached or 0) - first_start)
         result.figures.update(
             {
-                "first_run_adopt_s": None if unhandled else _round((reached or 0) - first_start),
+                "first_run_adopt_s": adopt_s,
+                "first_run_adopt_per_s": _round(total / adopt_s, 1) if adopt_s else None,
                 "first_run_unhandled": unhandled,
                 "first_run_peak_rss_mb": _round(first.hwm_kb / 1024, 1),
+                "first_run_rss_mb": _round(first.rss_kb / 1024, 1),
                 "first_run_cpu_s": _round(first.cpu_seconds),
+                "chart_memory_limit_mb": shipped.memory_limit_mb(),
             }
         )
         extra_runs = 0
         while unhandled and extra_runs < 2:
             result.notes.append(
                 f"operator run {extra_runs + 1} left {unhandled} of {total} new objects without "
-                "status and without Kopf's last-handled annotation (see its log for API-server "
-                "timeouts); restarted it to adopt them before the measured restart"
+                "Ready status or without the finalizer (see its log for API-server timeouts); "
+                "restarted it to adopt them before the measured restart"
             )
             ctx.say(f"p4: {unhandled} objects stuck unhandled; restarting to adopt them")
             op.stop()
@@ -484,7 +495,21 @@ def p4(ctx: Context) -> list[ScenarioResult]:
             result.notes.append(f"only {ready} of {total} objects were Ready after the restart")
         if settled is None:
             result.notes.append("the catalog-query counter never settled after the restart")
+        chart_mb = result.figures["chart_memory_limit_mb"]
         result.checks = [
+            Check(
+                "first start peak RSS", result.figures["first_run_peak_rss_mb"], "<=", 400.0, "MB"
+            ),
+            Check(
+                "peak RSS vs chart limit",
+                result.figures["first_run_peak_rss_mb"],
+                "<=",
+                chart_mb,
+                "MB",
+            ),
+            Check("adoption rate", result.figures["first_run_adopt_per_s"], ">=", 200.0, "obj/s"),
+            Check("first start unhandled", result.figures["first_run_unhandled"], "<=", 0),
+            Check("restart status patches", patches_restart, "<=", 0),
             Check("RSS", rss_mb, "<=", 250.0, "MB"),
             Check("idle CPU", _round(100 * cpu_share), "<=", 1.0, "% core"),
             Check("start->handled", handled_s, "<=", 10.0, "s"),
@@ -520,17 +545,17 @@ def _p4_objects(ctx: Context) -> list[dict[str, Any]]:
 def _wait_adopted(
     ctx: Context, op: Operator, total: int, timeout: float, stall: float = 90.0
 ) -> tuple[float | None, int]:
-    """Wait until every p4 object is Ready and Kopf has finished with it (finalizer and its
-    last-handled annotation), so that a restart finds nothing new.
+    """Wait until every p4 object is Ready and carries our finalizer, so that a restart finds
+    nothing new.
 
     Returns (the monotonic time at which the status-patch counter reached `total`, i.e. all were
     reported Ready, or None; how many objects are still unhandled). Gives up early when nothing
-    moves for `stall` seconds: objects whose Kopf processing got stuck get no further event."""
+    moves for `stall` seconds: objects whose processing got stuck get no further event."""
     deadline = time.monotonic() + timeout
     reached: float | None = None
     progress: tuple[float, int] = (-1.0, -1)
     moved_at = time.monotonic()
-    pause = 2.0 if total <= 2_000 else 5.0
+    pause = 0.5  # the adoption time is read off these polls: keep them fine-grained
     while True:
         op.check_alive()
         patches = op.metric("dbindex_status_patches_total")
@@ -549,15 +574,11 @@ def _wait_adopted(
 
 
 def _count_adopted(ctx: Context) -> int:
-    return sum(1 for o in _p4_objects(ctx) if cluster.is_ready(o) and _kopf_done(o))
+    return sum(1 for o in _p4_objects(ctx) if cluster.is_ready(o) and _finalized(o))
 
 
-def _kopf_done(obj: dict[str, Any]) -> bool:
-    meta = obj["metadata"]
-    annotations = meta.get("annotations") or {}
-    return "dbindex.dev/finalizer" in (meta.get("finalizers") or ()) and any(
-        key.endswith("last-handled-configuration") for key in annotations
-    )
+def _finalized(obj: dict[str, Any]) -> bool:
+    return "dbindex.dev/finalizer" in (obj["metadata"].get("finalizers") or ())
 
 
 def _watch_restart(

@@ -88,7 +88,7 @@ def test_plain_index_is_ready_and_adopted_on_every_major(db: Target, kube: Kube)
     )
     kube.wait(db.namespace, "t-a", is_ready, timeout=120, what="Ready")
     kube.wait(db.namespace, "t-ab-manual", is_ready, timeout=120, what="Ready (adopted)")
-    assert "Adopted" in kube.event_reasons(db.namespace, "t-ab-manual")
+    assert kube.condition(db.namespace, "t-ab-manual", "Ready")["reason"] == "Adopted"
 
 
 def test_progress_columns_exist(db: Target) -> None:

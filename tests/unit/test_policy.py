@@ -95,7 +95,7 @@ def test_after_probe_failure(sqlstate: str | None, retried: bool) -> None:
 @pytest.mark.parametrize(
     ("adopted", "previous_phase", "previous_reason", "reason", "announced"),
     [
-        pytest.param(True, None, None, "Adopted", True, id="first-ready-by-adoption"),
+        pytest.param(True, None, None, "Adopted", False, id="first-ready-by-adoption"),
         pytest.param(False, "Building", "BuildRunning", "IndexValid", False, id="built-here"),
         pytest.param(True, "Ready", "IndexValid", "IndexValid", False, id="restart-keeps-reason"),
         pytest.param(True, "Ready", "Adopted", "Adopted", False, id="adopted-stays-adopted"),

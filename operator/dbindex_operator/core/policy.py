@@ -67,8 +67,10 @@ def ready_reason(*, adopted: bool, previous_phase: str | None, previous_reason: 
 
 
 def announces_adoption(*, adopted: bool, previous_phase: str | None) -> bool:
-    """An Adopted Event only when an object first becomes Ready by adoption."""
-    return adopted and previous_phase != status.READY
+    """An Adopted Event only when an index that failed to match becomes Ready by adoption (a
+    person fixed or approved it). A first adoption is told by status alone (Ready, reason
+    Adopted): an import of 10,000 existing indexes is no reason for 10,000 Events."""
+    return adopted and previous_phase == status.FAILED
 
 
 def survives_connection_problem(phase: str | None) -> bool:

@@ -93,6 +93,14 @@ class Settings:
     application_name: str = "dbindex-operator"
     """DBINDEX_APPLICATION_NAME: application_name of our sessions (visible in pg_stat_activity)."""
 
+    api_write_rate: float = 300.0
+    """DBINDEX_API_WRITE_RATE: the most writes per second (status and finalizer patches, Events)
+    the operator sends the API server. An overloaded reply (429, 503, 504, "request did not
+    complete") halves the rate; successes bring it back (core/pacing.py)."""
+
+    api_write_burst: float = 50.0
+    """DBINDEX_API_WRITE_BURST: how many writes may go at once before the rate applies."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -155,4 +163,6 @@ class Settings:
             catalog_statement_timeout=env.get("DBINDEX_CATALOG_STATEMENT_TIMEOUT")
             or defaults.catalog_statement_timeout,
             application_name=env.get("DBINDEX_APPLICATION_NAME") or defaults.application_name,
+            api_write_rate=max(number("DBINDEX_API_WRITE_RATE", defaults.api_write_rate), 1.0),
+            api_write_burst=max(number("DBINDEX_API_WRITE_BURST", defaults.api_write_burst), 1.0),
         )

@@ -61,9 +61,14 @@ class Fleet:
     # -- membership -------------------------------------------------------------------------------
 
     def upsert(self, body: Mapping[str, Any]) -> None:
-        """A DatabaseIndex appeared or changed (spec, or the retry annotation)."""
+        """A DatabaseIndex appeared or changed (spec, or the retry annotation). Called with every
+        watch event: one that changes neither (our own status patches coming back) costs a dict
+        lookup and nothing else."""
+        meta = body["metadata"]
+        known = self.objects.get((meta["namespace"], meta["name"]))
+        if known is not None and tracking.unchanged(known, meta):
+            return
         incoming = tracking.from_body(body)
-        known = self.objects.get(incoming.key)
         if known is not None and known.uid == incoming.uid:
             tracked = known
             renewed = (
@@ -127,6 +132,16 @@ class Fleet:
         except TimeoutError:
             raise RetryLater(f"cleaning up {tracked.spec.schema}.{tracked.spec.name}") from None
         self._forget(tracked)
+
+    def gone(self, body: Mapping[str, Any]) -> None:
+        """The object was deleted, or is being deleted without our finalizer: forget it and stop
+        whatever work it had."""
+        meta = body["metadata"]
+        tracked = self.objects.get((meta["namespace"], meta["name"]))
+        if tracked is not None and tracked.uid == meta.get("uid", ""):
+            if tracked.deletion is not None:
+                tracked.deletion.done.cancel()
+            self._forget(tracked)
 
     def _forget(self, tracked: tracking.Tracked) -> None:
         if self.objects.get(tracked.key) is tracked:

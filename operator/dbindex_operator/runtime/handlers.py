@@ -1,4 +1,5 @@
-"""Kopf wiring only: settings at start-up, one handler that tracks objects, one for deletion.
+"""Kopf wiring only: settings at start-up and one raw-event handler (runtime/intake.py does the
+create/update/delete cycle with our own finalizer: no Kopf bookkeeping per object).
 
 Domain errors become Kopf errors here and nowhere else.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import kopf
 
 from dbindex_operator.core import peering, settings
-from dbindex_operator.runtime import fleet, guard, kube, lookout, metrics
+from dbindex_operator.runtime import fleet, guard, intake, kube, lookout, metrics
 
 logger = logging.getLogger(__name__)
 RESOURCE = (settings.GROUP, settings.VERSION, settings.PLURAL)
@@ -27,10 +28,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     from dbindex_operator.core import settings as config_module
 
     config = config_module.Settings.from_env()
-    # Our own finalizer and bookkeeping keys, under our API group. Kopf ignores every annotation
-    # under its storage prefix when it diffs objects, so that prefix must not be `dbindex.dev`
-    # itself: the user's `dbindex.dev/retry` annotation has to count as a change.
-    settings.persistence.finalizer = config_module.FINALIZER
+    # Kopf keeps no state in our objects: no create/update/delete handlers, so no finalizer,
+    # no progress and no last-handled annotations of its own (runtime/intake.py). Its finalizer
+    # setting must differ from ours: Kopf removes "its" finalizer from objects no handler needs
+    # it for. The prefix stays under our group for Kopf's diff of annotations.
+    settings.persistence.finalizer = f"kopf.{config_module.FINALIZER}"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=config_module.KOPF_PREFIX
     )
@@ -39,11 +41,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
     settings.watching.server_timeout = 600
-    client = kube.Client()
+    # Kopf's per-object worker lingers this long after its last event; at a first start over
+    # 10,000 objects every one has a worker at once, so a short linger is less peak memory.
+    settings.batching.idle_timeout = 1.0
+    client = kube.Client(config.api_write_rate, config.api_write_burst)
     await _replicas(settings, getattr(memo, "options", None) or peering.Options(), client)
     _dump_tasks_on_sigusr2()
     memo.fleet = fleet.Fleet(config, client)
     memo.fleet.start()
+    memo.intake = intake.Intake(memo.fleet, client)
     memo.lookout = lookout.Lookout(memo.fleet.objects, memo.fleet.upsert)
     if config.metrics_port:
         metrics.serve(config.metrics_address, config.metrics_port)
@@ -52,30 +58,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "intake", None) is not None:
+        await memo.intake.close()
     if getattr(memo, "fleet", None) is not None:
         await memo.fleet.close()
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE)
-async def track(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Fast: hand the object to its database worker, which does the rest."""
-    memo.fleet.upsert(_plain(body))
-
-
 @kopf.on.event(*RESOURCE)
-async def observe(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Every raw event: catches objects whose handlers Kopf skipped (runtime/lookout.py)."""
-    memo.lookout.observe(type, _plain(body))
-
-
-@kopf.on.delete(*RESOURCE)
-async def forget(body: kopf.Body, memo: kopf.Memo, runtime: Any, **_: Any) -> None:
-    try:
-        await memo.fleet.delete(_plain(body), runtime.total_seconds())
-    except fleet.RetryLater as exc:
-        raise kopf.TemporaryError(f"cleanup pending: {exc}", delay=2) from None
+async def observe(type: str | None, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every raw event (and every object of a listing, type None): the whole object lifecycle
+    (runtime/intake.py). The lookout stays as a safety net behind it (runtime/lookout.py)."""
+    body = event["object"]
+    memo.intake.observe(type, body)
+    memo.lookout.observe(type, body)
 
 
 async def _replicas(
@@ -130,11 +125,3 @@ def _dump_tasks_on_sigusr2() -> None:
             logger.warning("task %s:\n%s", task.get_name(), stream.getvalue())
 
     loop.add_signal_handler(signal.SIGUSR2, dump)
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    return {
-        "metadata": dict(body.metadata),
-        "spec": dict(body.spec),
-        "status": dict(body.status),
-    }

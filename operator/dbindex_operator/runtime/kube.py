@@ -1,6 +1,8 @@
 """The only module that talks to the Kubernetes API besides Kopf itself: reading Secrets,
-patching status, posting Events. The `kubernetes` client is synchronous, so every call runs in a
-worker thread; Kopf's event loop never blocks on it."""
+patching status and finalizers, posting Events. The `kubernetes` client is synchronous, so every
+call runs in a worker thread; Kopf's event loop never blocks on it. Every write passes one
+adaptive token bucket (core/pacing.py): an overloaded API server gets fewer writes, not a storm
+of retries."""
 
 from __future__ import annotations
 
@@ -8,19 +10,29 @@ import asyncio
 import base64
 import datetime
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from dbindex_operator.core import errors, settings
+from dbindex_operator.core import errors, pacing, settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+JSON_PATCH = "application/json-patch+json"
+
+
+class Conflict(Exception):
+    """A guarded JSON patch whose `test` failed (422) or a version conflict (409): the object
+    is not as the patch expected; read it again."""
 
 
 class Client:
-    def __init__(self) -> None:
+    def __init__(self, write_rate: float = 200.0, write_burst: float = 50.0) -> None:
+        self.bucket = pacing.Bucket(ceiling=write_rate, burst=write_burst)
+        self.slowdowns = 0
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
@@ -73,6 +85,34 @@ class Client:
 
         return await asyncio.to_thread(read)
 
+    async def _write(self, call: Callable[[], T]) -> T:
+        """Run one write in a thread when the bucket allows; slow the bucket down when the API
+        server says it is overloaded (the caller still sees the error and decides to retry)."""
+        loop = asyncio.get_running_loop()
+        wait = self.bucket.take(loop.time())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            result = await asyncio.to_thread(call)
+        except ApiException as exc:
+            if pacing.overloaded(exc.status, f"{exc.reason} {exc.body}"):
+                self._overloaded(f"HTTP {exc.status}")
+            raise
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # timeouts, dropped connections
+            self._overloaded(type(exc).__name__)
+            raise
+        self.bucket.succeeded()
+        return result
+
+    def _overloaded(self, what: str) -> None:
+        if self.bucket.slow_down(asyncio.get_running_loop().time()):
+            self.slowdowns += 1
+            logger.warning(
+                "the API server is overloaded (%s): writing at most %.0f/s for now",
+                what,
+                self.bucket.rate,
+            )
+
     async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
         """Merge-patch .status; False when the object is gone."""
 
@@ -92,7 +132,41 @@ class Client:
                 raise
             return True
 
-        return await asyncio.to_thread(call)
+        return await self._write(call)
+
+    async def patch_object(
+        self, namespace: str, name: str, patch: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """JSON-patch a DatabaseIndex (its metadata); the object as patched, None when it is
+        gone. Raises Conflict when a guard failed, ConnectionFailed on anything else."""
+
+        def call() -> dict[str, Any] | None:
+            try:
+                found: Any = self._custom.patch_namespaced_custom_object(
+                    settings.GROUP,
+                    settings.VERSION,
+                    namespace,
+                    settings.PLURAL,
+                    name,
+                    patch,
+                    _content_type=JSON_PATCH,
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return dict(found)
+
+        try:
+            return await self._write(call)
+        except ApiException as exc:
+            if exc.status in (409, 422):
+                raise Conflict(f"HTTP {exc.status}: the object changed") from None
+            raise errors.ConnectionFailed(
+                f"patching {settings.KIND} {namespace}/{name} failed: HTTP {exc.status}"
+            ) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise errors.ConnectionFailed(f"patching {namespace}/{name}: {exc}") from None
 
     async def post_event(
         self, ref: Mapping[str, str], kind: str, reason: str, message: str
@@ -122,14 +196,12 @@ class Client:
         )
 
         def call() -> None:
-            try:
-                self._core.create_namespaced_event(ref["namespace"], body)
-            except ApiException as exc:
-                logger.warning(
-                    "could not post event %s for %s: HTTP %s", reason, ref["name"], exc.status
-                )
+            self._core.create_namespaced_event(ref["namespace"], body)
 
-        await asyncio.to_thread(call)
+        try:
+            await self._write(call)
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+            logger.warning("could not post event %s for %s: %s", reason, ref["name"], exc)
 
     async def read_peering(self, name: str) -> dict[str, Any]:
         """The status of the ClusterKopfPeering `name`: each replica's keep-alive. Raises

@@ -173,6 +173,15 @@ class Tracked:
         return self.job is not None and self.job.polls_progress
 
 
+def unchanged(known: Tracked, meta: Mapping[str, Any]) -> bool:
+    """The same object at the same generation and retry request: nothing for the fleet to do."""
+    return (
+        known.uid == meta.get("uid", "")
+        and known.generation == int(meta.get("generation") or 1)
+        and known.retry_token == (meta.get("annotations") or {}).get(settings.RETRY_ANNOTATION)
+    )
+
+
 def from_body(body: Mapping[str, Any]) -> Tracked:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)

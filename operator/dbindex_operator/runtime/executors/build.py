@@ -23,6 +23,7 @@ class Build(base.Executor):
     polls_progress = True
     phase = status.BUILDING
     started_reason = "BuildStarted"
+    announces_start = False  # the start is in status (phase, reason, startedAt): no Event
 
     def __init__(
         self, ctx: base.Context, tracked: tracking.Tracked, *, drift: str | None = None
@@ -55,12 +56,13 @@ class Build(base.Executor):
         tracked.percent = 0
         tracked.started_at = tracking.now_iso()
         tracked.completed_at = None
-        self.ctx.reporter.event(
-            tracked,
-            "Normal",
-            self.started_reason,
-            f"CREATE INDEX CONCURRENTLY {spec.schema}.{self.target} ({self._attempt})",
-        )
+        if self.announces_start:
+            self.ctx.reporter.event(
+                tracked,
+                "Normal",
+                self.started_reason,
+                f"CREATE INDEX CONCURRENTLY {spec.schema}.{self.target} ({self._attempt})",
+            )
         self.ctx.reporter.report(
             tracked,
             self.phase,
@@ -167,6 +169,7 @@ class BuildReplacement(Build):
     kind = "replace"
     phase = status.REPLACING
     started_reason = "ReplaceStarted"
+    announces_start = True  # a replacement swaps a live index: worth an Event
 
     def __init__(
         self,
