@@ -1,9 +1,10 @@
 """p2 and p5: one btree index on big(id bigint, k text) (issue #15 part 2).
 
-p2 is the operator's overhead floor: psql and the operator build the same index in rounds
-interleaved on the same data (psql, operator, psql, operator, ...; at least five pairs), and the
-figure is the median of the per-pair ratios, so that a slow moment of the shared machine lands
-in one pair rather than deciding the result. Each operator round is cut into steps from
+p2 is the operator's overhead floor: psql and the operator build the same index in pairs
+interleaved on the same data (at least five pairs; psql first in one pair, the operator first in
+the next, so that a drifting load favours neither), and the figure is the median of the
+per-pair ratios, so that a slow moment of the shared machine lands in one pair rather than
+deciding the result. Each operator round is cut into steps from
 timestamps that cost it nothing (bench/timeline.py): kubectl apply; the watch event; the
 worker's pass up to its decision; the build connection; the CIC's start (pg_stat_activity,
 bench/activity.py); the CIC; its end to Ready in status. The psql rounds are cut the same way
@@ -14,10 +15,12 @@ p5 samples the object's status every 0.5 s during the same operator builds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench import cluster, stats, timeline
@@ -108,7 +111,6 @@ def run(ctx: common.Context, want: Sequence[str]) -> list[ScenarioResult]:
         "key": "md5 text",
         "rounds": rounds,
     }
-    key = (NAMESPACE, NAME)
 
     ctx.say(f"p2: loading big(id bigint, k text) with {rows:,} rows")
     dsn = cluster.create_database(ctx.admin_dsn, "bench_p2")
@@ -132,73 +134,104 @@ def run(ctx: common.Context, want: Sequence[str]) -> list[ScenarioResult]:
         )
         psql_runs: list[dict[str, Any]] = []
         op_runs: list[dict[str, Any]] = []
-        updated_ages: list[float] = []
-        status_ages: list[float] = []
-        samples = 0
+        sampled = Sampled()
         for round_no in range(rounds):
             n = round_no + 1
-            cluster.checkpoint(ctx.admin_dsn)
-            ctx.say(f"p2: psql CREATE INDEX CONCURRENTLY, round {n} of {rounds}")
-            psql_runs.append(_psql_round(ctx, dsn))
-            cluster.checkpoint(ctx.admin_dsn)
-
-            ctx.say(f"p2: the operator builds the same index, round {n} of {rounds}")
-            ctx.kube.namespace(NAMESPACE)
-            ctx.kube.secret(NAMESPACE, "db", {"dsn": dsn})
-            marks: list[float] = []
-
-            def apply(marks: list[float] = marks) -> float:
-                marks.append(time.time())
-                took = ctx.kube.apply(manifest, server_side=False)
-                marks.append(time.time())
-                return took
-
-            offset = time.time() - time.monotonic()
-            with (
-                BuildCatcher(dsn, "bench_p2") as catcher,
-                StatusWatcher(ctx.kube, [NAMESPACE]) as watcher,
-                ProgressSampler(ctx.kube, watcher, key) as sampler,
-            ):
-                run: dict[str, Any] = common._operator_side(
-                    ctx,
-                    op,
-                    [key],
-                    apply,
-                    timeout=max(600.0, 30 * psql_runs[-1]["wall_s"]),
-                    watcher=watcher,
-                )
-            history = watcher.history(key)
-            common._check_valid(dsn, [INDEX], "operator")
-            build = timeline.builds(op.log(), since=marks[0]).get(f"{NAMESPACE}/{NAME}")
-            run["steps"] = timeline.overhead(
-                apply_started=marks[0],
-                apply_ended=marks[1],
-                seen=history[0].at + offset if history else None,
-                decided=build.decided if build else None,
-                connected=catcher.connected,
-                cic_started=catcher.started,
-                cic_ended=build.ended if build else None,
-                ready=marks[0] + run["wall_s"],
+            pair: dict[str, dict[str, Any]] = {}
+            for side in sides(round_no):
+                cluster.checkpoint(ctx.admin_dsn)
+                if side == "psql":
+                    ctx.say(f"p2: psql CREATE INDEX CONCURRENTLY, round {n} of {rounds}")
+                    pair[side] = _psql_round(ctx, dsn)
+                else:
+                    ctx.say(f"p2: the operator builds the same index, round {n} of {rounds}")
+                    pair[side] = _operator_round(ctx, op, dsn, manifest, sampled, p2.notes, n)
+            pair["operator"]["ratio"] = common._round(
+                stats.ratio(pair["operator"]["wall_s"], pair["psql"]["wall_s"])
             )
-            if catcher.error:
-                p2.notes.append(f"round {n}: pg_stat_activity not read: {catcher.error}")
-            run["status_versions_seen"] = len(history)
-            run["ratio"] = common._round(stats.ratio(run["wall_s"], psql_runs[-1]["wall_s"]))
-            op_runs.append(run)
-            updated_ages += sampler.updated_at_ages
-            status_ages += sampler.status_ages
-            samples += sampler.samples
-            common._cleanup_namespaces(ctx, [NAMESPACE])
-            cluster.drop_indexes(dsn, [INDEX])
+            pair["operator"]["first_in_pair"] = sides(round_no)[0] == "operator"
+            psql_runs.append(pair["psql"])
+            op_runs.append(pair["operator"])
 
         _p2_figures(p2, psql_runs, op_runs)
-        _p5_figures(p5, op_runs, updated_ages, status_ages, samples)
+        _p5_figures(p5, op_runs, sampled.updated_ages, sampled.status_ages, sampled.samples)
     finally:
         if op is not None:
             common._safe(lambda: common._cleanup_namespaces(ctx, [NAMESPACE]), ctx)
             op.stop()
         cluster.drop_database(ctx.admin_dsn, "bench_p2")
     return [r for r in (p2, p5) if r.id in want]
+
+
+def sides(round_no: int) -> tuple[str, str]:
+    """The order of a round's two sides: psql first in even rounds, the operator first in odd
+    ones (psql, operator, operator, psql, psql, ...), so that a load that rises or falls during
+    the run favours neither side: each side is first in as many pairs as the other, give or
+    take one."""
+    return ("psql", "operator") if round_no % 2 == 0 else ("operator", "psql")
+
+
+@dataclasses.dataclass
+class Sampled:
+    """p5's samples over all operator rounds."""
+
+    updated_ages: list[float] = dataclasses.field(default_factory=list)
+    status_ages: list[float] = dataclasses.field(default_factory=list)
+    samples: int = 0
+
+
+def _operator_round(
+    ctx: common.Context,
+    op: Operator,
+    dsn: str,
+    manifest: Path,
+    sampled: Sampled,
+    notes: list[str],
+    n: int,
+) -> dict[str, Any]:
+    """The operator's side: apply -> Ready, cut into steps (bench/timeline.py)."""
+    key = (NAMESPACE, NAME)
+    ctx.kube.namespace(NAMESPACE)
+    ctx.kube.secret(NAMESPACE, "db", {"dsn": dsn})
+    marks: list[float] = []
+
+    def apply() -> float:
+        marks.append(time.time())
+        took = ctx.kube.apply(manifest, server_side=False)
+        marks.append(time.time())
+        return took
+
+    offset = time.time() - time.monotonic()
+    with (
+        BuildCatcher(dsn, "bench_p2") as catcher,
+        StatusWatcher(ctx.kube, [NAMESPACE]) as watcher,
+        ProgressSampler(ctx.kube, watcher, key) as sampler,
+    ):
+        run: dict[str, Any] = common._operator_side(
+            ctx, op, [key], apply, timeout=3600.0, watcher=watcher
+        )
+    history = watcher.history(key)
+    common._check_valid(dsn, [INDEX], "operator")
+    build = timeline.builds(op.log(), since=marks[0]).get(f"{NAMESPACE}/{NAME}")
+    run["steps"] = timeline.overhead(
+        apply_started=marks[0],
+        apply_ended=marks[1],
+        seen=history[0].at + offset if history else None,
+        decided=build.decided if build else None,
+        connected=catcher.connected,
+        cic_started=catcher.started,
+        cic_ended=build.ended if build else None,
+        ready=marks[0] + run["wall_s"],
+    )
+    if catcher.error:
+        notes.append(f"round {n}: pg_stat_activity not read: {catcher.error}")
+    run["status_versions_seen"] = len(history)
+    sampled.updated_ages += sampler.updated_at_ages
+    sampled.status_ages += sampler.status_ages
+    sampled.samples += sampler.samples
+    common._cleanup_namespaces(ctx, [NAMESPACE])
+    cluster.drop_indexes(dsn, [INDEX])
+    return run
 
 
 def _psql_round(ctx: common.Context, dsn: str) -> dict[str, Any]:

@@ -417,3 +417,11 @@ def test_overhead_steps() -> None:
         ready=2,
     )
     assert unknown["apply_to_watch_event_s"] is None and unknown["total_s"] == 2
+
+
+def test_p2_pairs_alternate_which_side_goes_first() -> None:
+    orders = [p2.sides(n) for n in range(5)]
+    assert orders[0] == ("psql", "operator") and orders[1] == ("operator", "psql")
+    assert all(set(o) == {"psql", "operator"} for o in orders)
+    firsts = [o[0] for o in orders]
+    assert abs(firsts.count("psql") - firsts.count("operator")) <= 1
