@@ -1,5 +1,5 @@
-"""hack/matrix.env (what `make matrix` runs) and docs/compatibility.md (what we say we tested)
-list the same combinations; the default combination is among them and is the one CI runs."""
+"""hack/matrix.env (what `make matrix` runs), docs/compatibility.md and the README's requirements
+(what we say we tested) list the same combinations; the default combination is among them and is the one CI runs."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def matrix_combinations() -> list[tuple[str, str]]:
     return found
 
 
-def documented_combinations() -> list[tuple[str, str]]:
-    """(Kubernetes, PostgreSQL) per row of the results table in docs/compatibility.md."""
-    rows = re.findall(r"^\| (\d+\.\d+\.\d+) \| (\d+) \|", DOC.read_text(), flags=re.MULTILINE)
+def documented_combinations(doc: Path = DOC) -> list[tuple[str, str]]:
+    """(Kubernetes, PostgreSQL) per row of the results table in `doc`."""
+    rows = re.findall(r"^\| (\d+\.\d+\.\d+) \| (\d+) \|", doc.read_text(), flags=re.MULTILINE)
     return [(k8s, pg) for k8s, pg in rows]
 
 
@@ -40,6 +40,7 @@ def test_matrix_and_docs_list_the_same_combinations() -> None:
     combinations = matrix_combinations()
     assert len(combinations) == len(set(combinations)), "a combination is listed twice"
     assert sorted(documented_combinations()) == sorted(combinations)
+    assert sorted(documented_combinations(REPO / "README.md")) == sorted(combinations)
 
 
 def test_every_minor_and_major_of_the_promise() -> None:
