@@ -1,5 +1,6 @@
 """hack/matrix.env (what `make matrix` runs), docs/compatibility.md and the README's requirements
-(what we say we tested) list the same combinations; the default combination is among them and is the one CI runs."""
+(what we say we tested) list the same combinations; the default combination is among them and
+is the one CI runs."""
 
 from __future__ import annotations
 
