@@ -7,6 +7,9 @@ Only one CIC per table may run at a time (a second one queues behind the first's
 deadlock it: ../shared/POSTGRES.md), so the work is one chain of statements per table; `parallel`
 workers each take the next chain, longest first (table pages x statements, the weight
 core/plan.py's build_order uses), and run its statements one after another on one connection.
+With `workers="operator"` (the default) the chains beside a dominating one run without parallel
+workers, as the operator decides (core/parallelism.py, the same function); `workers="server"`
+leaves every build the server's setting.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 from collections.abc import Mapping, Sequence
 
 import asyncpg
+
+from dbindex_operator.core import parallelism
 
 _STATEMENT = re.compile(
     r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
@@ -48,6 +53,7 @@ class Run:
     parallel: int
     settings: Mapping[str, str]
     timings: Sequence[Timing]
+    serial_tables: Sequence[str] = ()  # chains run with max_parallel_maintenance_workers 0
 
 
 def parse(text: str) -> list[Statement]:
@@ -92,15 +98,27 @@ def run(
     parallel: int = 2,
     order: str = "longest",
     settings: Mapping[str, str] | None = None,
+    workers: str = "operator",
 ) -> Run:
     """Run the statements `parallel` tables at a time; wall time from the first connection
     attempt to the last statement's end (the same span psql's wall time covers)."""
     work = chains(statements, pages, order)
-    return asyncio.run(_run(dsn, work, parallel, order, dict(settings or {})))
+    serial: frozenset[str] = frozenset()
+    if workers == "operator":
+        weights = {i: pages.get(c[0].table, 0) * len(c) for i, c in enumerate(work)}
+        serial = frozenset(work[i][0].table for i in parallelism.serial_tables(weights, parallel))
+    elif workers != "server":
+        raise ValueError(f"unknown workers policy {workers!r}")
+    return asyncio.run(_run(dsn, work, parallel, order, dict(settings or {}), serial))
 
 
 async def _run(
-    dsn: str, work: list[list[Statement]], parallel: int, order: str, settings: dict[str, str]
+    dsn: str,
+    work: list[list[Statement]],
+    parallel: int,
+    order: str,
+    settings: dict[str, str],
+    serial: frozenset[str],
 ) -> Run:
     queue: asyncio.Queue[list[Statement]] = asyncio.Queue()
     for chain in work:
@@ -117,6 +135,11 @@ async def _run(
                     conn = await asyncpg.connect(
                         dsn, statement_cache_size=0, server_settings=settings
                     )
+                await conn.execute(
+                    "SET max_parallel_maintenance_workers = 0"
+                    if chain[0].table in serial
+                    else "RESET max_parallel_maintenance_workers"
+                )
                 for statement in chain:
                     began = time.monotonic() - started
                     await conn.execute(statement.sql)
@@ -128,7 +151,8 @@ async def _run(
 
     await asyncio.gather(*(worker() for _ in range(min(parallel, len(work)) or 1)))
     wall = time.monotonic() - started
-    return Run(wall, order, parallel, settings, sorted(timings, key=lambda t: t.started))
+    timings.sort(key=lambda t: t.started)
+    return Run(wall, order, parallel, settings, timings, sorted(serial))
 
 
 def table_pages(dsn: str, tables: Sequence[str]) -> dict[str, int]:

@@ -2,11 +2,12 @@
 
 On ONE database, in one run, one after another: psql running examples/seed/runbook.sql (a person
 working down the runbook); the physical limit (bench/limit.py: the same statements from a plain
-asyncpg script, two tables at a time, longest chain first); the operator, from `kubectl apply`
-to every object Ready. Each side after a CHECKPOINT, on the same frozen data, its indexes checked
-valid and dropped before the next side. Then, once, the studies: the limit with
-max_parallel_maintenance_workers 0 (two overlapping builds alone on 2 cores), the limit in the
-runbook's order, and the operator with `spec.build.parallelWorkers: 0`.
+asyncpg script, two tables at a time, longest chain first, parallel workers as the operator
+decides them); the operator, from `kubectl apply` to every object Ready. Each side after a
+CHECKPOINT, on the same frozen data, its indexes checked valid and dropped before the next side.
+Then, once, the studies: the limit with the server's parallel workers for every build, with
+none (max_parallel_maintenance_workers 0), in the runbook's order, and the operator with
+`spec.build.parallelWorkers: 0`.
 
 The data: generate.sql at :scale rows (activities), then bench/p1_grow.sql brings
 segment_efforts to 5x and notifications to 3x that (1M / 5M / 3M at scale 1, the sizes of
@@ -113,14 +114,17 @@ def run(ctx: common.Context) -> list[ScenarioResult]:
             }
         )
 
-        ctx.say("p1: studies: the limit without parallel workers, in the runbook's order")
+        ctx.say("p1: studies: the limit with the server's workers, without, in the runbook's order")
         study: dict[str, Any] = {}
-        for label, order, settings in (
-            ("limit_workers0_s", "longest", {"max_parallel_maintenance_workers": "0"}),
-            ("limit_runbook_order_s", "file", {}),
+        for label, order, settings, workers in (
+            ("limit_server_workers_s", "longest", {}, "server"),
+            ("limit_workers0_s", "longest", {"max_parallel_maintenance_workers": "0"}, "server"),
+            ("limit_runbook_order_s", "file", {}, "operator"),
         ):
             cluster.checkpoint(ctx.admin_dsn)
-            study_run = limit.run(dsn, statements, pages, order=order, settings=settings)
+            study_run = limit.run(
+                dsn, statements, pages, order=order, settings=settings, workers=workers
+            )
             _done(ctx, dsn, names, label)
             study[label] = common._round(study_run.wall_s)
             study[label.replace("_s", "_runs")] = _limit_figures(study_run)
@@ -235,6 +239,7 @@ def _limit_figures(run: limit.Run) -> dict[str, Any]:
         "wall_s": common._round(run.wall_s),
         "order": run.order,
         "settings": dict(run.settings),
+        "serial_tables": list(run.serial_tables),
         "builds": [
             {
                 "index": t.name,

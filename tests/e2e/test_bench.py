@@ -54,6 +54,7 @@ def test_small_run_of_p1_p2_and_p4_writes_a_well_formed_result(
     assert len(run["build_start_order"]) == 12
     assert run["last_build_end_to_ready_s"] is not None
     assert set(figures["study"]) >= {
+        "limit_server_workers_s",
         "limit_workers0_s",
         "limit_runbook_order_s",
         "operator_workers0_s",

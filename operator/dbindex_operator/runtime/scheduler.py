@@ -19,6 +19,7 @@ from dbindex_operator.core import (
     catalog,
     definitions,
     errors,
+    parallelism,
     plan,
     settings,
     slots,
@@ -68,6 +69,9 @@ class Scheduler:
         self._next_poll = 0.0
         self._next_health = 0.0
         self._closed = False
+        # (table oid, pages) of each build this worker runs now, by object name: their chains
+        # count when deciding which new builds run without parallel workers.
+        self._running: dict[str, tuple[int | None, int]] = {}
         self.link = link.DatabaseLink(services, namespace, ref)
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
@@ -184,8 +188,9 @@ class Scheduler:
                 ddl.append((executor, state))
             elif executor is not None:
                 base.launch(executor, self.wake)
+        serial = self._serial_tables(ddl, states)
         for executor, state in plan.build_order(ddl, lambda item: item[1]):
-            soon |= not self._start(ctx, executor, state)
+            soon |= not self._start(ctx, executor, state, serial)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = self._clock() + min(delay, self.config.resync_interval)
         retry_at = [t.next_attempt_at for t in self.objects.values() if t.next_attempt_at > 0]
@@ -229,8 +234,32 @@ class Scheduler:
             return executor, isinstance(action, plan.Probe)
         return None, ctx.reporter.decision(tracked, action, state)
 
-    def _start(self, ctx: base.Context, executor: base.Executor, state: catalog.IndexState) -> bool:
-        """Launch DDL when a slot for its database and table is free; False: it waits."""
+    def _serial_tables(
+        self, ddl: list[tuple[base.Executor, catalog.IndexState]], states: list[catalog.IndexState]
+    ) -> frozenset[int]:
+        """core/parallelism.py's decision over every chain: the builds queued now, the running
+        ones, and the missing indexes waiting behind a running build on their table (the plan
+        makes those wait rather than queue them)."""
+        running = {oid for oid, _ in self._running.values()}
+        queued = {id(state) for _, state in ddl}
+        behind = [
+            (s.table_oid, s.table_pages)
+            for s in states
+            if id(s) not in queued and not s.index_exists and s.table_oid in running
+        ]
+        chains = [(s.table_oid, s.table_pages) for _, s in ddl] + behind
+        weights = parallelism.chain_weights(chains + list(self._running.values()))
+        return parallelism.serial_tables(weights, self.services.slots.per_database)
+
+    def _start(
+        self,
+        ctx: base.Context,
+        executor: base.Executor,
+        state: catalog.IndexState,
+        serial: frozenset[int] = frozenset(),
+    ) -> bool:
+        """Launch DDL when a slot for its database and table is free; False: it waits. A build
+        on a table in `serial` runs without parallel workers (core/parallelism.py)."""
         tracked = executor.tracked
         assert state.table_oid is not None
         if not self._owns(tracked):
@@ -246,8 +275,13 @@ class Scheduler:
                 )
             return False
 
+        if executor.kind == "build" and table in serial:
+            executor.spec = parallelism.serial(executor.spec)
+        self._running[tracked.name] = (state.table_oid, state.table_pages)
+
         def release() -> None:
             self.services.slots.release(database, table)
+            self._running.pop(tracked.name, None)
             self.wake()
 
         base.launch(executor, release, state)  # re-checked under the index lock

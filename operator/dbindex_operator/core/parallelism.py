@@ -1,0 +1,52 @@
+"""Which overlapping builds run without parallel workers (max_parallel_maintenance_workers 0).
+
+Only one CREATE INDEX CONCURRENTLY runs per table, so a database's builds form one chain per
+table, and with N build slots the batch takes at least the longest chain. When that chain is
+at least as long as everything else shared among the other N-1 slots, it IS the batch's wall
+time: the builds beside it have slack, and the parallel sort workers they would start (one per
+build with the default 64 MB of maintenance_work_mem) only take CPU from the chain. Measured on
+2 cores with the runbook's twelve indexes (segment_efforts 5M rows twice, beside 3M/1M-row
+tables; docs/benchmarks.md, p1): the chain's builds ran 14 % faster, and the batch with them,
+when the builds beside it ran serially. When no chain dominates, every build keeps the
+server's setting: serial builds there would lengthen the critical path.
+
+The weight of a chain is its table's pages times its builds (core/plan.py's build_order uses
+the same), counting the builds already running. A build whose spec sets `parallelWorkers` keeps
+it: the user's word wins over this estimate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from dbindex_operator.core import spec as specs
+
+
+def chain_weights(builds: Iterable[tuple[int | None, int]]) -> dict[int, int]:
+    """(table oid, table pages) per build, pending or running -> pages x builds per table."""
+    weights: dict[int, int] = {}
+    for oid, pages in builds:
+        if oid is not None:
+            weights[oid] = weights.get(oid, 0) + max(pages, 0)
+    return weights
+
+
+def serial_tables(weights: Mapping[int, int], slots: int) -> frozenset[int]:
+    """Tables whose new builds should run without parallel workers: every table but the
+    heaviest, when the heaviest chain is at least the rest's share of the other slots. Empty
+    with one slot, one table, or no dominating chain."""
+    if slots < 2 or len(weights) < 2:
+        return frozenset()
+    heaviest = max(weights, key=lambda oid: (weights[oid], oid))
+    rest = sum(weights.values()) - weights[heaviest]
+    if weights[heaviest] * (slots - 1) < rest or weights[heaviest] == 0:
+        return frozenset()
+    return frozenset(oid for oid in weights if oid != heaviest)
+
+
+def serial(spec: specs.IndexSpec) -> specs.IndexSpec:
+    """`spec` built without parallel workers, unless its `parallelWorkers` says otherwise."""
+    if spec.build.parallel_workers is not None:
+        return spec
+    return dataclasses.replace(spec, build=dataclasses.replace(spec.build, parallel_workers=0))
