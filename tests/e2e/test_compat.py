@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     is_ready,
     sql,
 )
+from tests.harness import pg
 
 
 def server_version(dsn: str) -> int:
@@ -134,7 +135,7 @@ def test_last_idx_scan_dates_the_last_scan_from_16(db: Target, kube: Kube) -> No
         {"connection": connection(), "table": "t", "columns": [{"column": "email"}]},
     )
     kube.wait(db.namespace, "t-email", is_ready, timeout=120, what="Ready")
-    sql(db.dsn, "SET enable_seqscan = off; SELECT * FROM t WHERE email = 'x'")
+    pg.execute(db.dsn, "SET enable_seqscan = off; SELECT * FROM t WHERE email = 'x'")
     last = _last_scan(db.dsn)
     status = kube.wait(
         db.namespace,
