@@ -127,7 +127,7 @@ def run(ctx: common.Context) -> list[ScenarioResult]:
             )
             _done(ctx, dsn, names, label)
             study[label] = common._round(study_run.wall_s)
-            study[label.replace("_s", "_runs")] = _limit_figures(study_run)
+            study[label.removesuffix("_s") + "_runs"] = _limit_figures(study_run)
         ctx.say("p1: study: the operator with spec.build.parallelWorkers: 0")
         cluster.checkpoint(ctx.admin_dsn)
         workers0 = _write_with_build(ctx.log_dir / "p1-workers0.yaml", docs, {"parallelWorkers": 0})
