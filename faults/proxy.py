@@ -122,6 +122,9 @@ class ApiProxy:
             self.upstream + request.path_qs,
             data=body or None,
             headers=headers,
+            # The kubernetes client may send a JSON body without a Content-Type, which the API
+            # server accepts; aiohttp would add application/octet-stream, which it refuses (415).
+            skip_auto_headers=("Content-Type",),
         ) as upstream:
             if inject and upstream.status < 300:
                 await upstream.read()  # the write is done; the client never learns it
