@@ -62,7 +62,8 @@ def test_the_image_command_starts_and_answers_liveness(local_env: dict[str, str]
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: at nice 15 on a loaded 2-core machine (`make matrix`) the start took > 30 s.
+        deadline = time.monotonic() + 300
         while True:
             assert process.poll() is None, process.communicate()[0].decode(errors="replace")
             try:
@@ -70,7 +71,7 @@ def test_the_image_command_starts_and_answers_liveness(local_env: dict[str, str]
                     assert r.status == 200
                     break
             except OSError:
-                assert time.monotonic() < deadline, "no liveness answer within 30 s"
+                assert time.monotonic() < deadline, "no liveness answer within 300 s"
                 time.sleep(0.2)
     finally:
         process.terminate()
