@@ -31,14 +31,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Kopf keeps no state in our objects: no create/update/delete handlers, so no finalizer,
     # no progress and no last-handled annotations of its own (runtime/intake.py). Its finalizer
     # setting must differ from ours: Kopf removes "its" finalizer from objects no handler needs
-    # it for. The prefix stays under our group for Kopf's diff of annotations.
+    # it for.
     settings.persistence.finalizer = f"kopf.{config_module.FINALIZER}"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=config_module.KOPF_PREFIX
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=config_module.KOPF_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = _NoDiffBase()
     # Watch streams reconnect by themselves; a bounded server timeout keeps them fresh.
     settings.watching.server_timeout = 600
     # Kopf's per-object worker lingers this long after its last event; at a first start over
@@ -112,6 +110,21 @@ async def _not_leading(client: kube.Client, options: peering.Options) -> str | N
         return f"cannot confirm this replica is the active one: {exc}"
     now = datetime.datetime.now(datetime.UTC)
     return peering.not_leading(peers, options.identity, options.priority, now)
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """Kopf diffs each event's "essence" against a stored one for its create/update handlers.
+    We have none, and building the essence deep-copies every event's body: a tenth of the
+    operator's CPU at a first start (py-spy, docs/benchmarks.md). Nothing built, nothing kept."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def _dump_tasks_on_sigusr2() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import datetime
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from dbindex_operator.core import errors, pacing, settings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class Conflict(Exception):
@@ -30,23 +33,55 @@ class Conflict(Exception):
 
 
 class Client:
-    def __init__(self, write_rate: float = 200.0, write_burst: float = 50.0) -> None:
+    def __init__(
+        self, write_rate: float = 300.0, write_burst: float = 50.0, parallel: int = 32
+    ) -> None:
         self.bucket = pacing.Bucket(ceiling=write_rate, burst=write_burst)
         self.slowdowns = 0
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-        api = kubernetes.client.ApiClient()
-        self._core = kubernetes.client.CoreV1Api(api)
-        self._custom = kubernetes.client.CustomObjectsApi(api)
+        # Writes are latency-bound, not CPU-bound: a first start sends two per object, and a
+        # loaded API server answers each in tens of milliseconds. asyncio's default executor
+        # (cores + 4 threads) capped a first start at ~10 objects/s; the bucket, not the thread
+        # count, is what limits the rate.
+        self._threads = concurrent.futures.ThreadPoolExecutor(parallel, "kube")
+        config = kubernetes.client.Configuration.get_default_copy()
+        config.connection_pool_maxsize = parallel
+        # Plain requests through the client's transport (auth, TLS, token refresh), without its
+        # generated API classes: importing CoreV1Api alone costs 21 MB and seconds of start-up,
+        # and its pydantic-validated calls were a fifth of the CPU of a first start (py-spy,
+        # docs/benchmarks.md "Memory and CPU per object").
+        self._api = kubernetes.client.ApiClient(config)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One request in this thread; the decoded JSON answer. Raises ApiException."""
+        serialized = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*serialized)
+        response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return json.loads(response.data) if response.data else None
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's data, decoded. Raises SecretNotFound."""
 
         def read() -> dict[str, str]:
             try:
-                secret = self._core.read_namespaced_secret(name, namespace)
+                secret = self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
             except ApiException as exc:
                 if exc.status == 404:
                     raise errors.SecretNotFound(
@@ -59,7 +94,7 @@ class Client:
                 raise errors.ConnectionFailed(
                     f"reading Secret {namespace}/{name} failed: HTTP {exc.status}"
                 ) from None
-            data = secret.data or {}
+            data = secret.get("data") or {}
             return {
                 key: base64.b64decode(value).decode("utf-8", "replace")
                 for key, value in data.items()
@@ -72,18 +107,19 @@ class Client:
 
         def read() -> dict[str, Any] | None:
             try:
-                found: Any = self._custom.get_namespaced_custom_object(
-                    settings.GROUP, settings.VERSION, namespace, settings.PLURAL, name
-                )
+                found: dict[str, Any] = self._request("GET", _object_path(namespace, name))
             except ApiException as exc:
                 if exc.status == 404:
                     return None
                 raise errors.ConnectionFailed(
                     f"reading {settings.KIND} {namespace}/{name} failed: HTTP {exc.status}"
                 ) from None
-            return dict(found)
+            return found
 
-        return await asyncio.to_thread(read)
+        try:
+            return await asyncio.to_thread(read)
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise errors.ConnectionFailed(f"reading {namespace}/{name}: {exc}") from None
 
     async def _write(self, call: Callable[[], T]) -> T:
         """Run one write in a thread when the bucket allows; slow the bucket down when the API
@@ -93,7 +129,7 @@ class Client:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            result = await asyncio.to_thread(call)
+            result = await loop.run_in_executor(self._threads, call)
         except ApiException as exc:
             if pacing.overloaded(exc.status, f"{exc.reason} {exc.body}"):
                 self._overloaded(f"HTTP {exc.status}")
@@ -118,13 +154,11 @@ class Client:
 
         def call() -> bool:
             try:
-                self._custom.patch_namespaced_custom_object_status(
-                    settings.GROUP,
-                    settings.VERSION,
-                    namespace,
-                    settings.PLURAL,
-                    name,
+                self._request(
+                    "PATCH",
+                    _object_path(namespace, name) + "/status",
                     {"status": dict(patch)},
+                    MERGE_PATCH,
                 )
             except ApiException as exc:
                 if exc.status == 404:
@@ -142,20 +176,14 @@ class Client:
 
         def call() -> dict[str, Any] | None:
             try:
-                found: Any = self._custom.patch_namespaced_custom_object(
-                    settings.GROUP,
-                    settings.VERSION,
-                    namespace,
-                    settings.PLURAL,
-                    name,
-                    patch,
-                    _content_type=JSON_PATCH,
+                found: dict[str, Any] = self._request(
+                    "PATCH", _object_path(namespace, name), patch, JSON_PATCH
                 )
             except ApiException as exc:
                 if exc.status == 404:
                     return None
                 raise
-            return dict(found)
+            return found
 
         try:
             return await self._write(call)
@@ -172,31 +200,31 @@ class Client:
         self, ref: Mapping[str, str], kind: str, reason: str, message: str
     ) -> None:
         """A core/v1 Event about the object `ref` (namespace, name, uid). Best effort."""
-        now = datetime.datetime.now(datetime.UTC)
-        body = kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(
-                generate_name=f"{ref['name']}.", namespace=ref["namespace"]
-            ),
-            involved_object=kubernetes.client.V1ObjectReference(
-                api_version=f"{settings.GROUP}/{settings.VERSION}",
-                kind=settings.KIND,
-                name=ref["name"],
-                namespace=ref["namespace"],
-                uid=ref.get("uid"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=kind,
-            source=kubernetes.client.V1EventSource(component="dbindex-operator"),
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            reporting_component="dbindex.dev/operator",
-            reporting_instance="dbindex-operator",
-        )
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref['name']}.", "namespace": ref["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{settings.GROUP}/{settings.VERSION}",
+                "kind": settings.KIND,
+                "name": ref["name"],
+                "namespace": ref["namespace"],
+                "uid": ref.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": kind,
+            "source": {"component": "dbindex-operator"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "dbindex.dev/operator",
+            "reportingInstance": "dbindex-operator",
+        }
 
         def call() -> None:
-            self._core.create_namespaced_event(ref["namespace"], body)
+            self._request("POST", f"/api/v1/namespaces/{ref['namespace']}/events", body)
 
         try:
             await self._write(call)
@@ -209,12 +237,10 @@ class Client:
 
         def call() -> dict[str, Any]:
             try:
-                body = self._custom.get_cluster_custom_object(
-                    "kopf.dev", "v1", "clusterkopfpeerings", name
-                )
+                body = self._request("GET", f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}")
             except ApiException as exc:
                 raise PeeringUnavailable(name, exc.status) from None
-            except OSError as exc:  # urllib3's connection errors
+            except (OSError, urllib3.exceptions.HTTPError) as exc:  # connection errors
                 raise PeeringUnavailable(name, None) from exc
             status = body.get("status") if isinstance(body, dict) else None
             return dict(status or {})
@@ -230,15 +256,17 @@ class Client:
 
         def call() -> bool:
             try:
-                self._custom.get_cluster_custom_object(group, version, plural, name)
+                self._request("GET", f"/apis/{group}/{version}/{plural}/{name}")
                 return False
             except ApiException as exc:
                 if exc.status != 404:
                     raise PeeringUnavailable(name, exc.status) from None
             body = {"apiVersion": f"{group}/{version}", "kind": "ClusterKopfPeering"}
             try:
-                self._custom.create_cluster_custom_object(
-                    group, version, plural, {**body, "metadata": {"name": name}}
+                self._request(
+                    "POST",
+                    f"/apis/{group}/{version}/{plural}",
+                    {**body, "metadata": {"name": name}},
                 )
             except ApiException as exc:
                 if exc.status == 409:  # another replica created it meanwhile
@@ -247,6 +275,12 @@ class Client:
             return True
 
         return await asyncio.to_thread(call)
+
+
+def _object_path(namespace: str, name: str) -> str:
+    return (
+        f"/apis/{settings.GROUP}/{settings.VERSION}/namespaces/{namespace}/{settings.PLURAL}/{name}"
+    )
 
 
 class PeeringUnavailable(Exception):

@@ -22,7 +22,7 @@ _TERMINAL = frozenset({status.READY, status.FAILED})
 
 class StatusWriter:
     def __init__(
-        self, client: kube.Client, min_interval: float, parallel: int = 8, settle: float = 0.2
+        self, client: kube.Client, min_interval: float, parallel: int = 32, settle: float = 0.2
     ) -> None:
         self._client = client
         self._min_interval = min_interval

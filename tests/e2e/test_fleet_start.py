@@ -1,0 +1,89 @@
+"""A first start on an existing fleet (issue #21): 1,000 DatabaseIndex objects whose indexes
+already exist are created while no operator runs; the operator's first start adopts every one,
+Ready and carrying our finalizer, without a restart. `make bench` (p4) times the same at 10,000
+objects; here nothing is timed. The namespace is deleted with the operator still running, so
+every finalizer is released by it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import new_namespace
+from tests.e2e.conftest import TEST_SETTINGS, Kube, Operator, connection
+from tests.harness import pg
+from tests.harness.kube import GROUP, PLURAL, VERSION, Kubectl
+
+TOTAL = 1_000
+TABLES = 20
+FINALIZER = "dbindex.dev/finalizer"
+
+
+def _plan() -> list[tuple[str, str, str]]:
+    """(index, table, column): TABLES tables, one column per index."""
+    return [(f"i_{j:04d}", f"t{j % TABLES:02d}", f"c{j // TABLES:02d}") for j in range(TOTAL)]
+
+
+def _manifest(namespace: str, plan: list[tuple[str, str, str]]) -> str:
+    return "---\n".join(
+        f"apiVersion: {GROUP}/{VERSION}\nkind: DatabaseIndex\n"
+        f"metadata:\n  name: {name.replace('_', '-')}\n  namespace: {namespace}\n"
+        f"spec:\n  connection:\n    secretRef:\n      name: {connection()['secretRef']['name']}\n"
+        f"  table: {table}\n  name: {name}\n  columns:\n  - column: {column}\n"
+        "  deletionPolicy: Retain\n"
+        for name, table, column in plan
+    )
+
+
+def _census(kube: Kube, namespace: str) -> tuple[int, int]:
+    """(Ready objects, objects carrying our finalizer)."""
+    found: Any = kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    items: list[dict[str, Any]] = found["items"]
+    ready = sum((o.get("status") or {}).get("phase") == "Ready" for o in items)
+    final = sum(FINALIZER in (o["metadata"].get("finalizers") or ()) for o in items)
+    return ready, final
+
+
+def test_first_start_adopts_an_existing_fleet(
+    database: str, kubectl: Kubectl, kube: Kube, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    plan = _plan()
+    columns: dict[str, list[str]] = {}
+    for _, table, column in plan:
+        columns.setdefault(table, []).append(column)
+    script = [
+        f"CREATE TABLE {t} ({', '.join(f'{c} int' for c in cs)})" for t, cs in columns.items()
+    ]
+    script += [f"CREATE INDEX {name} ON {table} ({column})" for name, table, column in plan]
+    pg.execute(database, ";\n".join(script))
+
+    with new_namespace(kubectl, "fleet-") as namespace:
+        kube.secret(namespace, "db", {"dsn": database})
+        manifest = tmp_path / "fleet.yaml"
+        manifest.write_text(_manifest(namespace, plan))
+        kubectl("apply", "--server-side", "-f", str(manifest), timeout=900)
+        operator = Operator(
+            local_env,
+            tmp_path,
+            namespaces=[namespace],
+            settings=TEST_SETTINGS,
+            log_level="info",
+            name="fleet-operator",
+        )
+        operator.start()
+        try:
+            deadline = time.monotonic() + 1_800  # generous: the machine may be loaded
+            ready = final = 0
+            while time.monotonic() < deadline:
+                operator.check_alive()
+                ready, final = _census(kube, namespace)
+                if ready == final == TOTAL:
+                    break
+                time.sleep(3)
+            assert (ready, final) == (TOTAL, TOTAL), (ready, final, operator.tail())
+            assert operator.starts == 1  # no restart was needed
+            assert "never ran its handlers" not in operator.log()  # runtime/lookout.py idle
+            kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=900s", timeout=960)
+        finally:
+            operator.stop()
