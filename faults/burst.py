@@ -132,17 +132,23 @@ def burst(ctx: Context) -> Run:
             run.error = f"{ready}/{total} Ready, {stranded} stranded (finalizer, no status)"
         run.recover_s = round(all_ready, 2)
         run.invalid_left = invalid_indexes(dsn)
-        kubectl(ctx.env, "delete", "namespace", namespace, "--wait=false")
-        _wait_gone(ctx, namespace, timeout=max(300.0, total * 0.3))
     finally:
         operator.stop()
         proxy.stop()
+    _release(ctx, namespace)
     return run
 
 
-def _wait_gone(ctx: Context, namespace: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if kubectl(ctx.env, "get", "namespace", namespace, check=False).returncode != 0:
-            return
-        time.sleep(2)
+def _release(ctx: Context, namespace: str) -> None:
+    """Deleting is not what this scenario measures: with the operator stopped, take the
+    finalizers off (in parallel) so that the namespace goes at once."""
+    items = ctx.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    names = [item["metadata"]["name"] for item in items["items"]]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda name: ctx.kube.patch(namespace, name, {"metadata": {"finalizers": None}}),
+                names,
+            )
+        )
+    kubectl(ctx.env, "delete", "namespace", namespace, "--wait=false", check=False)
