@@ -43,7 +43,7 @@ def _run(scenario: Any) -> RecordingClient:
     client = RecordingClient()
 
     async def main() -> None:
-        out = writer.StatusWriter(client, min_interval=1.0, settle=0.2)  # type: ignore[arg-type]
+        out = writer.StatusWriter(client, min_interval=1.0, settle=0.2, new_phase_settle=0.2)  # type: ignore[arg-type]
         out.start()
         await scenario(out)
         await asyncio.sleep(1.3)
@@ -128,7 +128,7 @@ def _run_slow(scenario: Any, client: RecordingClient, seconds: float = 1.0) -> R
     `seconds` was not held back by the one-patch-per-interval rule."""
 
     async def main() -> None:
-        out = writer.StatusWriter(client, min_interval=60.0, settle=0.2)  # type: ignore[arg-type]
+        out = writer.StatusWriter(client, min_interval=60.0, settle=0.2, new_phase_settle=0.2)  # type: ignore[arg-type]
         out.start()
         await scenario(out)
         await asyncio.sleep(seconds)
@@ -172,3 +172,24 @@ def test_a_terminal_status_that_fails_to_go_out_is_retried_no_sooner_than_the_in
     client = _run_slow(scenario, FailingClient(failures=100))
     assert isinstance(client, FailingClient)
     assert client.calls == 1 and client.patches == []
+
+
+def test_a_queued_then_building_object_that_ends_soon_is_written_once() -> None:
+    """A new phase waits `new_phase_settle` (2 s): Queued, Building and Ready within it are one
+    patch, Ready (issue #15 section 3: at most 3 writes per object)."""
+    tracked = _tracked()
+    client = RecordingClient()
+
+    async def main() -> None:
+        out = writer.StatusWriter(client, min_interval=1.0, settle=0.2, new_phase_settle=1.0)  # type: ignore[arg-type]
+        out.start()
+        out.submit(tracked, _report("Pending"))
+        await asyncio.sleep(0.4)
+        out.submit(tracked, _report("Building", 50))
+        await asyncio.sleep(0.4)
+        out.submit(tracked, _report("Ready", 100))
+        await asyncio.sleep(0.5)
+        await out.stop()
+
+    asyncio.run(main())
+    assert [patch["phase"] for _, patch in client.patches] == ["Ready"]

@@ -48,7 +48,9 @@ class Client:
         # count, is what limits the rate.
         self._threads = concurrent.futures.ThreadPoolExecutor(parallel, "kube")
         config = kubernetes.client.Configuration.get_default_copy()
-        config.connection_pool_maxsize = parallel
+        # The writes' threads plus asyncio's default ones (reads): a connection the pool has no
+        # room for is closed, and the next request pays a new TLS handshake.
+        config.connection_pool_maxsize = parallel + 8
         # Plain requests through the client's transport (auth, TLS, token refresh), without its
         # generated API classes: importing CoreV1Api alone costs 21 MB and seconds of start-up,
         # and its pydantic-validated calls were a fifth of the CPU of a first start (py-spy,

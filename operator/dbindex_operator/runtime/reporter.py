@@ -77,6 +77,8 @@ class Reporter:
             return
         generation, report = tracked.last_report
         fresh = dataclasses.replace(report, health=tracked.health)
+        if _stamped(fresh.health) == _stamped(report.health):
+            return  # only the time of the look moved: not worth a write per object per pass
         if fresh != report:
             tracked.last_report = (generation, fresh)
             self.writer.submit(tracked, fresh)
@@ -170,6 +172,14 @@ class Reporter:
             tracked, action.phase, action.reason, action.message, next_window=action.next_window
         )
         return action.next_window is None  # a window's opening is scheduled, not polled
+
+
+def _stamped(found: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """status.health without `checkedAt`: a health pass that found the same facts rewrites no
+    status (at a restart, every object's health is looked at again)."""
+    if found is None:
+        return None
+    return {key: value for key, value in found.items() if key != "checkedAt"}
 
 
 def _done(spec: specs.IndexSpec, state: catalog.IndexState) -> dict[str, Any]:

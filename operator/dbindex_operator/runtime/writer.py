@@ -22,11 +22,17 @@ _TERMINAL = frozenset({status.READY, status.FAILED})
 
 class StatusWriter:
     def __init__(
-        self, client: kube.Client, min_interval: float, parallel: int = 32, settle: float = 0.2
+        self,
+        client: kube.Client,
+        min_interval: float,
+        parallel: int = 32,
+        settle: float = 0.2,
+        new_phase_settle: float = 2.0,
     ) -> None:
         self._client = client
         self._min_interval = min_interval
         self._settle = settle
+        self._new_phase_settle = max(settle, new_phase_settle)
         self._pending: dict[tracking.ObjectKey, tracking.Tracked] = {}
         self._wake = asyncio.Event()
         self._parallel = asyncio.Semaphore(parallel)
@@ -81,9 +87,14 @@ class StatusWriter:
         `settle` after it first became pending, so that a build that ends within it is written
         once (Ready) rather than twice (Building, then Ready a second later). A terminal status
         is due at once: nothing later would replace it, and someone is waiting for it."""
-        if tracked.status.get("phase") in _TERMINAL:
+        phase = tracked.status.get("phase")
+        if phase in _TERMINAL:
             return tracked.pending_since
-        return max(tracked.patched_at + self._min_interval, tracked.pending_since + self._settle)
+        # A new phase (Queued, Building) waits longer than a progress update within one: a
+        # small build that queues, builds and ends within it is written once, Ready, instead of
+        # three times (docs/benchmarks.md, "Writes per object").
+        settle = self._settle if phase == tracked.written.get("phase") else self._new_phase_settle
+        return max(tracked.patched_at + self._min_interval, tracked.pending_since + settle)
 
     async def _send(self, tracked: tracking.Tracked) -> None:
         snapshot = tracked.status
