@@ -63,7 +63,7 @@ class Reporter:
             last_drift=tracked.last_drift,
             plan=plan,
             next_window_start=next_window,
-            health=tracked.health if phase in status.HEALTHY_PHASES else None,
+            health=_health(tracked) if phase in status.HEALTHY_PHASES else None,
         )
         # Most passes conclude what the last one did: skip rendering and comparing the status.
         if tracked.last_report == (tracked.generation, report):
@@ -76,9 +76,7 @@ class Reporter:
         if tracked.last_report is None or tracked.last_report[1].phase not in status.HEALTHY_PHASES:
             return
         generation, report = tracked.last_report
-        fresh = dataclasses.replace(report, health=tracked.health)
-        if _stamped(fresh.health) == _stamped(report.health):
-            return  # only the time of the look moved: not worth a write per object per pass
+        fresh = dataclasses.replace(report, health=_health(tracked))
         if fresh != report:
             tracked.last_report = (generation, fresh)
             self.writer.submit(tracked, fresh)
@@ -174,12 +172,18 @@ class Reporter:
         return action.next_window is None  # a window's opening is scheduled, not polled
 
 
-def _stamped(found: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """status.health without `checkedAt`: a health pass that found the same facts rewrites no
-    status (at a restart, every object's health is looked at again)."""
-    if found is None:
-        return None
-    return {key: value for key, value in found.items() if key != "checkedAt"}
+def _health(tracked: tracking.Tracked) -> dict[str, Any] | None:
+    """The health to report: the status' own when a look found the same facts (only `checkedAt`
+    moved), so a health pass, and every restart's first one, rewrites no status. `checkedAt` in
+    status is then when the facts last changed or were last written."""
+    found, written = tracked.health, tracked.status.get("health")
+    if found is not None and isinstance(written, dict) and _stamped(found) == _stamped(written):
+        return {**written, "unused": found.get("unused")}  # `unused` lives in a condition
+    return found
+
+
+def _stamped(found: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in found.items() if key not in ("checkedAt", "unused")}
 
 
 def _done(spec: specs.IndexSpec, state: catalog.IndexState) -> dict[str, Any]:
