@@ -6,7 +6,7 @@ catalog reads), so operator / limit is the operator's own cost.
 Only one CIC per table may run at a time (a second one queues behind the first's lock, and can
 deadlock it: ../shared/POSTGRES.md), so the work is one chain of statements per table; `parallel`
 workers each take the next chain, longest first (table pages x statements, the weight
-core/plan.py's build_order uses), and run its statements one after another on one connection.
+core/parallelism.py's build_order uses), and run its statements one after another on one connection.
 With `workers="operator"` (the default) the chains beside a dominating one run without parallel
 workers, as the operator decides (core/parallelism.py, the same function); `workers="server"`
 leaves every build the server's setting.

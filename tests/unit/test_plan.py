@@ -1,4 +1,4 @@
-"""plan.decide: one row per branch of the decision; plan.build_order."""
+"""plan.decide: one row per branch of the decision; parallelism.build_order."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator.core import catalog, plan, policy
+from dbindex_operator.core import catalog, parallelism, plan, policy
 from tests.unit.builders import index_spec
 
 SPEC = index_spec("orders-by-customer")
@@ -258,7 +258,7 @@ def _on(oid: int, pages: int) -> catalog.IndexState:
     ],
 )
 def test_build_order(candidates: list[tuple[str, catalog.IndexState]], expected: list[str]) -> None:
-    ordered = plan.build_order(candidates, lambda item: item[1])
+    ordered = parallelism.build_order(candidates, lambda item: item[1])
     assert [name for name, _ in ordered] == expected
 
 

@@ -1,4 +1,5 @@
-"""Which overlapping builds run without parallel workers (max_parallel_maintenance_workers 0).
+"""The order builds start in, and which overlapping builds run without parallel workers
+(max_parallel_maintenance_workers 0).
 
 Only one CREATE INDEX CONCURRENTLY runs per table, so a database's builds form one chain per
 table, and with N build slots the batch takes at least the longest chain. When that chain is
@@ -10,17 +11,21 @@ tables; docs/benchmarks.md, p1): the chain's builds ran 14 % faster, and the bat
 when the builds beside it ran serially. When no chain dominates, every build keeps the
 server's setting: serial builds there would lengthen the critical path.
 
-The weight of a chain is its table's pages times its builds (core/plan.py's build_order uses
-the same), counting the builds already running. A build whose spec sets `parallelWorkers` keeps
+The weight of a chain is its table's pages times its builds (build_order below uses the
+same), counting the builds already running. A build whose spec sets `parallelWorkers` keeps
 it: the user's word wins over this estimate.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
+from dbindex_operator.core import catalog
 from dbindex_operator.core import spec as specs
+
+T = TypeVar("T")
 
 
 def chain_weights(builds: Iterable[tuple[int | None, int]]) -> dict[int, int]:
@@ -50,3 +55,19 @@ def serial(spec: specs.IndexSpec) -> specs.IndexSpec:
     if spec.build.parallel_workers is not None:
         return spec
     return dataclasses.replace(spec, build=dataclasses.replace(spec.build, parallel_workers=0))
+
+
+def build_order(items: list[T], state_of: Callable[[T], catalog.IndexState]) -> list[T]:
+    """Longest work first: the table with the most pending work (its pages times the builds
+    waiting for it, since one table builds one index at a time), biggest table to break ties.
+    Starting the longest chain first finishes the batch soonest."""
+    pending: dict[int | None, int] = {}
+    for item in items:
+        oid = state_of(item).table_oid
+        pending[oid] = pending.get(oid, 0) + 1
+
+    def weight(item: T) -> tuple[int, int]:
+        state = state_of(item)
+        return state.table_pages * pending[state.table_oid], state.table_pages
+
+    return sorted(items, key=weight, reverse=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from dbindex_operator.core import (
     actions,
@@ -39,8 +39,6 @@ from dbindex_operator.core.actions import Swap as Swap
 from dbindex_operator.core.actions import Wait as Wait
 from dbindex_operator.core.actions import WatchForeignBuild as WatchForeignBuild
 from dbindex_operator.core.statements import statements as statements
-
-T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,19 +289,3 @@ def decide_deletion(
     if not state.valid:
         return DropIndex(only_invalid=True)
     return policy.Release(f"deletionPolicy Retain: {index} stays in the database")
-
-
-def build_order(items: list[T], state_of: Callable[[T], catalog.IndexState]) -> list[T]:
-    """Longest work first: the table with the most pending work (its pages times the builds
-    waiting for it, since one table builds one index at a time), biggest table to break ties.
-    Starting the longest chain first finishes the batch soonest."""
-    pending: dict[int | None, int] = {}
-    for item in items:
-        oid = state_of(item).table_oid
-        pending[oid] = pending.get(oid, 0) + 1
-
-    def weight(item: T) -> tuple[int, int]:
-        state = state_of(item)
-        return state.table_pages * pending[state.table_oid], state.table_pages
-
-    return sorted(items, key=weight, reverse=True)

@@ -189,7 +189,7 @@ class Scheduler:
             elif executor is not None:
                 base.launch(executor, self.wake)
         serial = self._serial_tables(ddl, states)
-        for executor, state in plan.build_order(ddl, lambda item: item[1]):
+        for executor, state in parallelism.build_order(ddl, lambda item: item[1]):
             soon |= not self._start(ctx, executor, state, serial)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = self._clock() + min(delay, self.config.resync_interval)
