@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbindex_operator.core import parallelism
+from dbindex_operator.core import catalog, parallelism
 from dbindex_operator.core import spec as specs
 
 # The runbook's tables at p1's sizes (pg_class.relpages): segment_efforts 5M rows has two
@@ -84,3 +84,18 @@ def test_serial_spec_turns_workers_off_unless_the_user_chose() -> None:
     assert parallelism.serial(_spec({"maintenanceWorkMem": "1GB"})).build.maintenance_work_mem == (
         "1GB"
     )
+
+
+def test_chains_count_queued_running_and_waiting_behind_a_running_build() -> None:
+    def state(oid: int, pages: int, exists: bool = False) -> catalog.IndexState:
+        return catalog.IndexState(
+            table_oid=oid, table_pages=pages, relation_oid=1 if exists else None
+        )
+
+    queued = state(10, 100)
+    behind = state(20, 500)  # missing, its table busy: it waits, yet belongs to that chain
+    ready = state(20, 500, exists=True)  # no build: not counted
+    idle_table = state(30, 50)  # missing on a table nothing builds on, not queued: not counted
+    found = parallelism.chains([queued], [queued, behind, ready, idle_table], [(20, 500)])
+    assert found == [(10, 100), (20, 500), (20, 500)]
+    assert parallelism.serial_tables(parallelism.chain_weights(found), 2) == {10}

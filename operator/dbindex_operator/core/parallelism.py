@@ -19,7 +19,7 @@ it: the user's word wins over this estimate.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from dbindex_operator.core import catalog
@@ -48,6 +48,24 @@ def serial_tables(weights: Mapping[int, int], slots: int) -> frozenset[int]:
     if weights[heaviest] * (slots - 1) < rest or weights[heaviest] == 0:
         return frozenset()
     return frozenset(oid for oid in weights if oid != heaviest)
+
+
+def chains(
+    queued: Sequence[catalog.IndexState],
+    states: Sequence[catalog.IndexState],
+    running: Sequence[tuple[int | None, int]],
+) -> list[tuple[int | None, int]]:
+    """(table oid, pages) of every build of a database's chains: those queued now (`queued`,
+    taken from `states`), those running, and the missing indexes waiting behind a running build
+    on their table (the plan makes those wait rather than queue them)."""
+    busy = {oid for oid, _ in running}
+    picked = {id(state) for state in queued}
+    behind = [
+        (s.table_oid, s.table_pages)
+        for s in states
+        if id(s) not in picked and not s.index_exists and s.table_oid in busy
+    ]
+    return [(s.table_oid, s.table_pages) for s in queued] + behind + list(running)
 
 
 def serial(spec: specs.IndexSpec) -> specs.IndexSpec:

@@ -133,7 +133,7 @@ class Scheduler:
                             self.link, self.objects.values(), self.config, self.services.reporter
                         )
                 if any(t.building for t in self.objects.values()) and now >= self._next_poll:
-                    await self._poll_progress()
+                    await watching.poll_progress(self.link, self.objects.values())
                     watching.cancel_outside_windows(
                         self.objects.values(), self.config, self.services.reporter
                     )
@@ -188,7 +188,10 @@ class Scheduler:
                 ddl.append((executor, state))
             elif executor is not None:
                 base.launch(executor, self.wake)
-        serial = self._serial_tables(ddl, states)
+        # core/parallelism.py: builds beside a dominating chain run without parallel workers.
+        builds = parallelism.chains([s for _, s in ddl], states, list(self._running.values()))
+        weights = parallelism.chain_weights(builds)
+        serial = parallelism.serial_tables(weights, self.services.slots.per_database)
         for executor, state in parallelism.build_order(ddl, lambda item: item[1]):
             soon |= not self._start(ctx, executor, state, serial)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
@@ -234,23 +237,6 @@ class Scheduler:
             return executor, isinstance(action, plan.Probe)
         return None, ctx.reporter.decision(tracked, action, state)
 
-    def _serial_tables(
-        self, ddl: list[tuple[base.Executor, catalog.IndexState]], states: list[catalog.IndexState]
-    ) -> frozenset[int]:
-        """core/parallelism.py's decision over every chain: the builds queued now, the running
-        ones, and the missing indexes waiting behind a running build on their table (the plan
-        makes those wait rather than queue them)."""
-        running = {oid for oid, _ in self._running.values()}
-        queued = {id(state) for _, state in ddl}
-        behind = [
-            (s.table_oid, s.table_pages)
-            for s in states
-            if id(s) not in queued and not s.index_exists and s.table_oid in running
-        ]
-        chains = [(s.table_oid, s.table_pages) for _, s in ddl] + behind
-        weights = parallelism.chain_weights(chains + list(self._running.values()))
-        return parallelism.serial_tables(weights, self.services.slots.per_database)
-
     def _start(
         self,
         ctx: base.Context,
@@ -286,21 +272,6 @@ class Scheduler:
 
         base.launch(executor, release, state)  # re-checked under the index lock
         return True
-
-    async def _poll_progress(self) -> None:
-        jobs = {
-            t.job.backend_pid: t.job
-            for t in self.objects.values()
-            if t.job is not None and t.job.polls_progress and t.job.backend_pid
-        }
-        if not jobs or self.link.params is None:
-            return
-        rows = await db.fetch_progress(self.link.pool, list(jobs), self.link.params)
-        metrics.CATALOG_QUERIES.labels("progress").inc()
-        for pid, job in jobs.items():
-            row = rows.get(pid)
-            if row is not None and job.executor is not None and job.backend_pid == pid:
-                job.executor.progress(row)
 
     def _connection_problem(self, exc: errors.ConnectionProblem) -> None:
         delay = self._backoff()

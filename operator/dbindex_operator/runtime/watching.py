@@ -1,7 +1,7 @@
 """What the scheduler watches over time besides the catalog pass: index health (one query per
 database per DBINDEX_HEALTH_INTERVAL for every Ready object's index, never per object or per
-resync: status.health, the Unused condition, the gauges) and maintenance windows closing on
-running builds."""
+resync: status.health, the Unused condition, the gauges), the progress of running builds (one
+query for all of them), and maintenance windows closing on running builds."""
 
 from __future__ import annotations
 
@@ -59,3 +59,21 @@ def cancel_outside_windows(
             logger.info("%s: %s", tracked.label, message)
             to.event(tracked, "Warning", "CancelledOutsideWindow", message)
             job.cancel()
+
+
+async def poll_progress(connection: link.DatabaseLink, objects: Iterable[tracking.Tracked]) -> None:
+    """One pg_stat_progress_create_index read for every running build of the database; each row
+    goes to the executor of the job whose session it is."""
+    jobs = {
+        t.job.backend_pid: t.job
+        for t in objects
+        if t.job is not None and t.job.polls_progress and t.job.backend_pid
+    }
+    if not jobs or connection.params is None:
+        return
+    rows = await db.fetch_progress(connection.pool, list(jobs), connection.params)
+    metrics.CATALOG_QUERIES.labels("progress").inc()
+    for pid, job in jobs.items():
+        row = rows.get(pid)
+        if row is not None and job.executor is not None and job.backend_pid == pid:
+            job.executor.progress(row)
