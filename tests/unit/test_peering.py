@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from dbindex_operator import cli
+from dbindex_operator.cli import run as run_command
 from dbindex_operator.core import peering
 
 T = 1_796_000_000.0  # a Unix time in 2026
@@ -75,8 +75,8 @@ def test_selector(selector: str, expected: str | None) -> None:
 
 def _options(*argv: str) -> peering.Options:
     parser = argparse.ArgumentParser()
-    cli._add_replicas(parser)
-    return cli._run_options(parser.parse_args(argv), parser)
+    run_command.add_replicas(parser)
+    return run_command.options(parser.parse_args(argv), parser)
 
 
 @pytest.mark.parametrize(

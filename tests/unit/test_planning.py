@@ -1,6 +1,6 @@
 """`dbindex-operator plan`, its pure parts (tools/planning.py): manifests, the history a live
 object implies, report rows per action, exit codes, the three renderings; and the command's
-paths that need no database (tools/planning_live.py, cli.py)."""
+paths that need no database (tools/planning_live.py, cli/)."""
 
 from __future__ import annotations
 
