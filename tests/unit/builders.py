@@ -20,3 +20,16 @@ def spec_dict(**fields: Any) -> dict[str, Any]:
 
 def index_spec(object_name: str = "orders-by-customer", **fields: Any) -> specs.IndexSpec:
     return specs.parse(spec_dict(**fields), object_name=object_name)
+
+
+# The catalog signature (core/signature.py) of index_spec()'s index, as PostgreSQL reports it.
+SIGNATURE = {
+    "method": "btree",
+    "unique": False,
+    "nullsNotDistinct": False,
+    "keys": [["customer_id", None, None, False, False]],
+    "include": [],
+    "predicate": None,
+    "reloptions": [],
+    "tablespace": None,
+}

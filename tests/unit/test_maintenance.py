@@ -12,21 +12,11 @@ import pytest
 from dbindex_operator.core import actions, catalog, errors, health, maintenance, names, plan
 from dbindex_operator.core import statements as sql_statements
 from dbindex_operator.core import windows as windows_api
-from tests.unit.builders import index_spec
+from tests.unit.builders import SIGNATURE, index_spec
 
 NOW = datetime.datetime(2026, 3, 10, 2, 0, tzinfo=datetime.UTC)
 DAY = 24 * 3600.0
 POLICY = maintenance.Policy(reindex_above=30.0, verify=True)
-SIGNATURE = {
-    "method": "btree",
-    "unique": False,
-    "nullsNotDistinct": False,
-    "keys": [["customer_id", None, None, False, False]],
-    "include": [],
-    "predicate": None,
-    "reloptions": [],
-    "tablespace": None,
-}
 BUILDER = catalog.Progress(pid=42, phase="building index: scanning table", index_relid=7)
 
 

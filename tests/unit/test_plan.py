@@ -7,19 +7,9 @@ from typing import Any
 import pytest
 
 from dbindex_operator.core import catalog, parallelism, plan, policy
-from tests.unit.builders import index_spec
+from tests.unit.builders import SIGNATURE, index_spec
 
 SPEC = index_spec("orders-by-customer")
-SIGNATURE = {
-    "method": "btree",
-    "unique": False,
-    "nullsNotDistinct": False,
-    "keys": [["customer_id", None, None, False, False]],
-    "include": [],
-    "predicate": None,
-    "reloptions": [],
-    "tablespace": None,
-}
 INDEX_OID = 900
 OTHER_OID = 901
 

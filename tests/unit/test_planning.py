@@ -20,19 +20,9 @@ from dbindex_operator import cli
 from dbindex_operator.core import catalog, errors, plan
 from dbindex_operator.tools import planning, planning_live
 from dbindex_operator.tools.planning import Manifest, Row, UsageError
-from tests.unit.builders import index_spec, spec_dict
+from tests.unit.builders import SIGNATURE, index_spec, spec_dict
 
 SPEC = index_spec("orders-by-customer")
-SIGNATURE = {
-    "method": "btree",
-    "unique": False,
-    "nullsNotDistinct": False,
-    "keys": [["customer_id", None, None, False, False]],
-    "include": [],
-    "predicate": None,
-    "reloptions": [],
-    "tablespace": None,
-}
 CREATE = "CREATE INDEX CONCURRENTLY orders_by_customer ON public.orders USING btree (customer_id)"
 NEW = "orders_by_customer_dbinew_e86f34dc"
 OLD = "orders_by_customer_dbiold_e86f34dc"
