@@ -246,3 +246,19 @@ def test_render_then_merge_patch_is_none_when_nothing_changed() -> None:
 
     assert second == first
     assert status.merge_patch(second, first) is None
+
+
+@pytest.mark.parametrize(
+    ("new", "written", "expected"),
+    [
+        ({"progress": {"blockingPids": [7]}}, {}, True),
+        ({"progress": {"blockingPids": [7]}}, {"progress": {"percent": 3}}, True),
+        ({"progress": {"blockingPids": [7, 9]}}, {"progress": {"blockingPids": [7]}}, True),
+        ({"progress": {"blockingPids": [7]}}, {"progress": {"blockingPids": [7, 9]}}, False),
+        ({"progress": {"blockingPids": [7]}}, {"progress": {"blockingPids": [7]}}, False),
+        ({"progress": {"percent": 50}}, {"progress": {"blockingPids": [7]}}, False),
+        ({"phase": "Ready"}, {}, False),
+    ],
+)
+def test_newly_blocked(new: dict[str, Any], written: dict[str, Any], expected: bool) -> None:
+    assert status.newly_blocked(new, written) is expected

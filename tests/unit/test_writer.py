@@ -163,6 +163,26 @@ def test_progress_after_a_patch_still_waits_for_the_interval() -> None:
     assert [p["progress"]["percent"] for _, p in patches] == [10]
 
 
+def test_a_new_blocking_pid_is_written_at_once_and_the_same_one_waits() -> None:
+    """Issue #16 scenario 5: the PID a waiting build is blocked by shows within one progress
+    interval, not after the one-patch-per-second rule; an unchanged blocker is plain progress."""
+    tracked = _tracked()
+
+    def blocked(percent: int, *pids: int) -> status.Report:
+        progress: dict[str, Any] = {"percent": percent, "blockingPids": list(pids)}
+        return status.Report(phase="Building", reason="R", message="m", progress=progress)
+
+    async def scenario(out: writer.StatusWriter) -> None:
+        out.submit(tracked, _report("Building", 10))
+        await asyncio.sleep(0.5)
+        out.submit(tracked, blocked(10, 4242))  # new: at once
+        await asyncio.sleep(0.1)
+        out.submit(tracked, blocked(11, 4242))  # same blocker: waits for the interval
+
+    patches = _run_slow(scenario, RecordingClient()).patches
+    assert [p["progress"].get("blockingPids") for _, p in patches] == [None, [4242]]
+
+
 def test_a_terminal_status_that_fails_to_go_out_is_retried_no_sooner_than_the_interval() -> None:
     tracked = _tracked()
 

@@ -108,6 +108,15 @@ def merge_patch(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any
     return _merge_patch(new, old)
 
 
+def newly_blocked(new: Mapping[str, Any], written: Mapping[str, Any]) -> bool:
+    """True when `new` names a blocking PID the API server does not show yet: the one progress
+    fact someone is waiting for at 3 a.m. (the build hangs; who holds it?), so it is written at
+    once rather than on the next progress tick."""
+    blocking = set((new.get("progress") or {}).get("blockingPids") or ())
+    shown = set((written.get("progress") or {}).get("blockingPids") or ())
+    return bool(blocking - shown)
+
+
 def _merge_patch(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
     """A merge patch merges objects key by key at every depth, so a key the new content no
     longer has (say progress.etaSeconds once the build is Ready) must be sent as null there too,

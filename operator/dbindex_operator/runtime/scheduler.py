@@ -41,6 +41,9 @@ from dbindex_operator.runtime.executors import base
 logger = logging.getLogger(__name__)
 _SOON = 5.0  # seconds: how soon to look again at objects that wait for something to change
 _DELETING_SOON = 1.0  # ... and at objects being deleted (a Kopf handler is waiting)
+# The first progress poll of a new build comes this soon: a CIC that waits for a lock waits at
+# its start ("waiting for writers before build"), and the blocker's PID should show at once.
+_FIRST_POLL = 0.2
 
 
 class Services(Protocol):
@@ -271,6 +274,10 @@ class Scheduler:
             self.wake()
 
         base.launch(executor, release, state)  # re-checked under the index lock
+        now = self._clock()
+        first = now + min(_FIRST_POLL, self.config.progress_interval)
+        if not now <= self._next_poll <= first:
+            self._next_poll = first
         return True
 
     def _connection_problem(self, exc: errors.ConnectionProblem) -> None:

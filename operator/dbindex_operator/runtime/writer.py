@@ -5,7 +5,8 @@ Reports arrive as often as the reconciler likes; each object's status is patched
 newest content (older pending content is simply replaced). A short settle time before the first
 patch of a burst lets quick builds go from nothing to Ready in one patch. A terminal status
 (Ready, Failed) is the answer a user or `kubectl wait` is waiting for: it goes out at once,
-held back by neither rule (both exist for progress, which a later report would overwrite).
+held back by neither rule (both exist for progress, which a later report would overwrite); so
+does a progress report that names a new blocking PID (core/status.newly_blocked).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class StatusWriter:
         once (Ready) rather than twice (Building, then Ready a second later). A terminal status
         is due at once: nothing later would replace it, and someone is waiting for it."""
         phase = tracked.status.get("phase")
-        if phase in _TERMINAL:
+        if phase in _TERMINAL or status.newly_blocked(tracked.status, tracked.written):
             return tracked.pending_since
         # A new phase (Queued, Building) waits longer than a progress update within one: a
         # small build that queues, builds and ends within it is written once, Ready, instead of
