@@ -18,10 +18,10 @@ import uuid
 from typing import Any
 
 from tests.harness import pg
-from tests.harness.kube import GROUP, PLURAL, VERSION, kubectl
+from tests.harness.kube import GROUP, PLURAL, VERSION
 from tests.harness.process import Operator
 
-from faults.context import Context, Run, invalid_indexes, operator_settings
+from faults.context import Context, Run, invalid_indexes, kubectl_patiently, operator_settings
 from faults.proxy import ApiProxy
 
 PREFIX = "faultburst-"  # not under the suite operator's `faults-*`: only the proxied one sees it
@@ -151,4 +151,4 @@ def _release(ctx: Context, namespace: str) -> None:
                 names,
             )
         )
-    kubectl(ctx.env, "delete", "namespace", namespace, "--wait=false", check=False)
+    kubectl_patiently(ctx.env, "delete", "namespace", namespace, "--wait=false")

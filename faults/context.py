@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import subprocess
 import threading
 import time
 import uuid
@@ -156,14 +157,15 @@ class Context:
         return namespace, dsn
 
     def clean(self) -> None:
-        """Delete this run's namespaces (the operator releases the objects), then databases."""
+        """Delete this run's namespaces (the operator releases the objects), then databases.
+        Best effort against a loaded API server: a kubectl that times out is asked again."""
         for name in self._namespaces:
-            kubectl(self.env, "delete", "namespace", name, "--wait=false", check=False)
+            kubectl_patiently(self.env, "delete", "namespace", name, "--wait=false")
         deadline = time.monotonic() + 180
         for name in self._namespaces:
             while time.monotonic() < deadline:
-                gone = kubectl(self.env, "get", "namespace", name, check=False)
-                if gone.returncode != 0:
+                gone = kubectl_patiently(self.env, "get", "namespace", name)
+                if gone is not None and gone.returncode != 0:
                     break
                 time.sleep(1)
         for name in self._databases:
@@ -259,3 +261,11 @@ def big_spec(name: str = "big-k", **extra: Any) -> dict[str, Any]:
         "retry": FAST_RETRY,
         **extra,
     }
+
+
+def kubectl_patiently(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str] | None:
+    """kubectl without raising: None when it timed out (the API server is slow, not gone)."""
+    try:
+        return kubectl(env, *args, check=False, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None

@@ -1,8 +1,9 @@
 """A first start on an existing fleet (issue #21): 1,000 DatabaseIndex objects whose indexes
 already exist are created while no operator runs; the operator's first start adopts every one,
-Ready and carrying our finalizer, without a restart. `make bench` (p4) times the same at 10,000
-objects; here nothing is timed. The namespace is deleted with the operator still running, so
-every finalizer is released by it."""
+Ready and carrying our finalizer, without a restart, in one status patch per object that already
+carries the index's health; a restart then writes no status at all. `make bench` (p4) times the
+same at 10,000 objects; here nothing is timed. The namespace is deleted with the operator still
+running, so every finalizer is released by it."""
 
 from __future__ import annotations
 
@@ -36,13 +37,24 @@ def _manifest(namespace: str, plan: list[tuple[str, str, str]]) -> str:
     )
 
 
-def _census(kube: Kube, namespace: str) -> tuple[int, int]:
-    """(Ready objects, objects carrying our finalizer)."""
+def _census(kube: Kube, namespace: str) -> tuple[int, int, int]:
+    """(Ready objects, objects carrying our finalizer, objects with status.health)."""
     found: Any = kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     items: list[dict[str, Any]] = found["items"]
     ready = sum((o.get("status") or {}).get("phase") == "Ready" for o in items)
     final = sum(FINALIZER in (o["metadata"].get("finalizers") or ()) for o in items)
-    return ready, final
+    healthy = sum("health" in (o.get("status") or {}) for o in items)
+    return ready, final, healthy
+
+
+def _wait_health_pass(operator: Operator, timeout: float = 300) -> None:
+    """Until the restarted operator's first health pass has read the catalog, and a little
+    more for the writes it may have caused."""
+    deadline = time.monotonic() + timeout
+    while operator.metric("dbindex_catalog_queries_total", query="health") < 1:
+        assert time.monotonic() < deadline, operator.tail()
+        time.sleep(0.5)
+    time.sleep(3)
 
 
 def test_first_start_adopts_an_existing_fleet(
@@ -67,7 +79,13 @@ def test_first_start_adopts_an_existing_fleet(
             local_env,
             tmp_path,
             namespaces=[namespace],
-            settings=TEST_SETTINGS,
+            # Health is looked at once per start here: the first status patch of each adopted
+            # object must carry it (runtime/watching.first_look), not a later health pass.
+            settings={
+                **TEST_SETTINGS,
+                "DBINDEX_HEALTH_INTERVAL": "3600",
+                "DBINDEX_UNUSED_AFTER": "86400",
+            },
             log_level="info",
             name="fleet-operator",
         )
@@ -77,13 +95,21 @@ def test_first_start_adopts_an_existing_fleet(
             ready = final = 0
             while time.monotonic() < deadline:
                 operator.check_alive()
-                ready, final = _census(kube, namespace)
+                ready, final, _ = _census(kube, namespace)
                 if ready == final == TOTAL:
                     break
                 time.sleep(3)
             assert (ready, final) == (TOTAL, TOTAL), (ready, final, operator.tail())
+            time.sleep(3)  # any second patch per object would go out within this
+            assert _census(kube, namespace)[2] == TOTAL  # each with status.health
             assert operator.starts == 1  # no restart was needed
             assert "never ran its handlers" not in operator.log()  # runtime/lookout.py idle
+            # One status patch per object: Ready with its health (issue #15 section 4).
+            assert operator.metric("dbindex_status_patches_total") == TOTAL
+
+            operator.restart()
+            _wait_health_pass(operator)
+            assert operator.metric("dbindex_status_patches_total") == 0, operator.tail()
             kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=900s", timeout=960)
         finally:
             operator.stop()

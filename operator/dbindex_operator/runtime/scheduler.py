@@ -175,6 +175,7 @@ class Scheduler:
             targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
             states = await db.fetch_states(ctx.pool, targets, ctx.params)
             metrics.CATALOG_QUERIES.labels("state").inc()
+            await watching.first_look(ctx.pool, ctx.params, idle, self.config)
         self._failures = 0
         soon = deleting = False
         ddl: list[tuple[base.Executor, catalog.IndexState]] = []

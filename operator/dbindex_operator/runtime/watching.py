@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from dbindex_operator.core import health, settings, status
 from dbindex_operator.runtime import db, link, metrics, reporter, tracking
@@ -26,13 +27,50 @@ async def observe(
         for t in objects
         if t.spec is not None and t.job is None and t.status.get("phase") == status.READY
     ]
-    if not ready or connection.params is None:
+    if connection.params is None:
         return
-    targets = [(t.spec.schema, t.spec.name) for t in ready if t.spec is not None]
-    found = await db.fetch_health(connection.pool, targets, connection.params)
+    for tracked in await _look(connection.pool, connection.params, ready, config):
+        to.refresh(tracked)
+
+
+async def first_look(
+    pool: Any,
+    params: db.ConnectParams,
+    objects: Iterable[tracking.Tracked],
+    config: settings.Settings,
+) -> None:
+    """Health for the objects a pass may adopt, read before it decides: an existing index's
+    first status patch then carries its health, instead of a second patch at the next health
+    pass (or at the next start, for objects that arrived after this start's first one). Only
+    objects the API server shows neither Ready nor with health: never a second query per pass
+    on a settled fleet, and a build's own Ready is not followed by an early health patch."""
+    fresh = [
+        t
+        for t in objects
+        if t.spec is not None
+        and t.job is None
+        and t.written.get("phase") != status.READY
+        and "health" not in t.status
+    ]
+    await _look(pool, params, fresh, config)
+
+
+async def _look(
+    pool: Any,
+    params: db.ConnectParams,
+    objects: list[tracking.Tracked],
+    config: settings.Settings,
+) -> list[tracking.Tracked]:
+    """One health query for these objects' indexes; sets tracked.health (and the gauges) on
+    those found and returns them."""
+    if not objects:
+        return []
+    targets = [(t.spec.schema, t.spec.name) for t in objects if t.spec is not None]
+    found = await db.fetch_health(pool, targets, params)
     metrics.CATALOG_QUERIES.labels("health").inc()
     now = datetime.datetime.now(datetime.UTC)
-    for position, tracked in enumerate(ready):
+    looked = []
+    for position, tracked in enumerate(objects):
         facts = found.get(position)
         if facts is None:
             continue
@@ -40,7 +78,8 @@ async def observe(
             facts, now=now, previous=tracked.health, unused_after=config.unused_after
         )
         metrics.record_health(tracked.namespace, tracked.name, tracked.health)
-        to.refresh(tracked)
+        looked.append(tracked)
+    return looked
 
 
 def cancel_outside_windows(
