@@ -49,14 +49,18 @@ def utc_now() -> str:
 
 
 def table(rows: Sequence[Row]) -> str:
+    return summary_table([row.summary() for row in rows])
+
+
+def summary_table(summaries: Sequence[dict[str, Any]]) -> str:
+    """The table of scenario summaries (Row.summary(), or merged ones: faults/merge.py)."""
     head = ("scenario", "runs", "Ready", "INVALID left", "duplicate builds", "max recover", "")
     lines = [head]
-    for row in rows:
-        s = row.summary()
+    for s in summaries:
         recover = "-" if s["max_recover_s"] is None else f"{s['max_recover_s']:.1f} s"
         lines.append(
             (
-                f"{row.id}. {row.title}",
+                f"{s['id']}. {s['scenario']}",
                 str(s["runs"]),
                 f"{s['ready']}/{s['runs']}",
                 str(s["invalid_left"]),

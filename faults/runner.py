@@ -136,7 +136,9 @@ def run(
                     f"invalid {outcome.invalid_left}, duplicates {outcome.duplicate_builds}; "
                     f"{outcome.figures}"
                 )
-            report.write(results_dir, document(complete=False))  # an interrupted run keeps these
+                report.write(
+                    results_dir, document(complete=False)
+                )  # an interrupted run keeps these
     finally:
         if ctx.operator is not None:
             ctx.operator.stop()

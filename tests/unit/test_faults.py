@@ -4,7 +4,7 @@ operator, the table."""
 from __future__ import annotations
 
 import pytest
-from faults import hostile, pglog, report, runner
+from faults import hostile, merge, pglog, report, runner
 from faults.context import Run
 
 OPERATOR = "application_name=dbindex-operator"
@@ -66,3 +66,54 @@ def test_a_run_that_loses_anything_fails_its_scenario() -> None:
     assert not summary["passed"]
     assert "| 1. kill" in report.table([row]) and "FAILED" in report.table([row])
     assert report.Row("2", "x", [good], [1.0]).passed
+
+
+def _doc(sid: str, runs: int, recover: float | None, passed: bool = True) -> dict[str, object]:
+    scenario = {
+        "id": sid,
+        "scenario": runner.SCENARIOS[sid][0],
+        "runs": runs,
+        "ready": runs if passed else runs - 1,
+        "invalid_left": 0 if passed else 1,
+        "duplicate_builds": 0,
+        "secret_leaks": 0,
+        "max_recover_s": recover,
+        "passed": passed,
+        "errors": [] if passed else ["lost one"],
+        "details": [{}] * runs,
+    }
+    return {
+        "started": f"2026-12-03T1{runs % 10}:00:00Z",
+        "finished": "2026-12-03T18:00:00Z",
+        "complete": True,
+        "command": f"FAULTS={sid} python -m faults",
+        "seed": 1,
+        "settings": {},
+        "scenarios": [scenario],
+    }
+
+
+def test_merge_adds_up_the_runs_of_a_scenario_split_over_several_documents() -> None:
+    merged = merge.merge([_doc("9", 6, 120.0), _doc("1", 20, 7.0), _doc("9", 14, 90.0)])
+    nine = next(s for s in merged["scenarios"] if s["id"] == "9")
+    assert [s["id"] for s in merged["scenarios"]] == ["1", "9"]  # the suite's order
+    assert (nine["runs"], nine["ready"], nine["max_recover_s"], len(nine["details"])) == (
+        20,
+        20,
+        120.0,
+        20,
+    )
+    assert merged["passed"] and len(merged["merged_from"]) == 3
+    assert "| 9. " in report.summary_table(merged["scenarios"])
+
+
+def test_merge_fails_when_any_part_lost_something() -> None:
+    merged = merge.merge([_doc("2", 10, 5.0), _doc("2", 10, None, passed=False)])
+    (two,) = merged["scenarios"]
+    assert not merged["passed"] and not two["passed"]
+    assert (two["runs"], two["ready"], two["invalid_left"], two["errors"]) == (
+        20,
+        19,
+        1,
+        ["lost one"],
+    )

@@ -1,0 +1,63 @@
+"""python -m faults.merge OUT DIR...: one results document from runs of the suite that were split
+over several environments (e.g. FAULTS=1,2 in one and FAULTS=9 in another, side by side), or
+from an interrupted run plus the run that completed it. Each DIR holds a latest.json; the runs of
+one scenario are added up (max recover: the largest), every source is named in `merged_from`,
+and the table is printed as `make faults` prints it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from faults import report, runner
+
+
+def merge(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for doc in documents:
+        for s in doc["scenarios"]:
+            into = by_id.get(s["id"])
+            if into is None:
+                by_id[s["id"]] = {**s, "errors": list(s["errors"]), "details": list(s["details"])}
+                continue
+            for key in ("runs", "ready", "invalid_left", "duplicate_builds", "secret_leaks"):
+                into[key] += s[key]
+            recovered = [v for v in (into["max_recover_s"], s["max_recover_s"]) if v is not None]
+            into["max_recover_s"] = max(recovered) if recovered else None
+            into["passed"] = into["passed"] and s["passed"]
+            into["errors"] += s["errors"]
+            into["details"] += s["details"]
+    order = list(runner.SCENARIOS)
+    scenarios = sorted(by_id.values(), key=lambda s: order.index(s["id"]))
+    return {
+        "started": min(doc["started"] for doc in documents),
+        "finished": max(doc["finished"] for doc in documents),
+        "complete": all(doc["complete"] for doc in documents),
+        "merged_from": [
+            {key: doc.get(key) for key in ("command", "seed", "started", "finished", "complete")}
+            | {"scenarios": {s["id"]: s["runs"] for s in doc["scenarios"]}}
+            for doc in documents
+        ],
+        "settings": documents[0]["settings"],
+        "passed": all(s["passed"] for s in scenarios),
+        "scenarios": scenarios,
+    }
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) < 2:
+        print("usage: python -m faults.merge OUT_DIR RESULTS_DIR...", file=sys.stderr)
+        return 2
+    documents = [json.loads((Path(d) / "latest.json").read_text()) for d in argv[1:]]
+    doc = merge(documents)
+    path = report.write(Path(argv[0]), doc)
+    print(report.summary_table(doc["scenarios"]))
+    print(f"wrote {path}")
+    return 0 if doc["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
