@@ -75,9 +75,7 @@ def run(
     kube = Kube(the_env)
     admin = the_env["PGURL"]
     kubectl(the_env, "apply", "-f", str(REPO_ROOT / "crds"))
-    kubectl(
-        the_env, "wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}"
-    )
+    _wait_established(the_env)
     _clean_leftovers(the_env, kube, admin, say)
     log_dir = Path(tempfile.mkdtemp(prefix="faults-"))
     ctx = Context(
@@ -148,6 +146,24 @@ def run(
     print(report.table(rows), flush=True)
     say(f"wrote {path}")
     return doc, rows
+
+
+def _wait_established(the_env: dict[str, str], timeout: float = 120) -> None:
+    """`kubectl wait` fails outright ("accessor error: <nil>") while the CRD has no conditions
+    yet, a moment after its creation: ask again until it is Established."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waited = kubectl(
+            the_env,
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            f"crd/{PLURAL}.{GROUP}",
+            check=time.monotonic() > deadline,
+        )
+        if waited.returncode == 0:
+            return
+        time.sleep(1)
 
 
 def _one(ctx: Context, sid: str) -> Run:
