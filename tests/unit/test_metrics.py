@@ -78,3 +78,20 @@ def test_leftover_drops_are_counted_per_object_and_forgotten_with_it() -> None:
     assert value("dbindex_invalid_indexes_dropped_total", namespace=ns, name="a") == 2
     metrics.forget_index(ns, "a")
     assert value("dbindex_invalid_indexes_dropped_total", namespace=ns, name="a") is None
+
+
+def test_an_unchanged_status_is_not_read_again(monkeypatch: Any) -> None:
+    """Idle CPU (issue #15 section 4): a snapshot of statuses that did not change (the same
+    dicts: StatusWriter replaces a status whenever it changes) reads none of them again."""
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    statuses = [(ns, f"o{i}", status("Ready", "Adopted")) for i in range(50)]
+    metrics.record_objects(statuses, now=1)
+    read: list[object] = []
+    real = metrics._derive
+    monkeypatch.setattr(metrics, "_derive", lambda s: read.append(s) or real(s))
+    metrics.record_objects(statuses, now=2)
+    assert read == []
+    changed = status("Failed", "Dup")
+    metrics.record_objects([*statuses[1:], (ns, "o0", changed)], now=3)
+    assert read == [changed]
+    assert value("dbindex_object_phase", namespace=ns, name="o0", phase="Failed", reason="Dup") == 1
