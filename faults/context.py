@@ -138,7 +138,7 @@ class Context:
 
     def namespace(self, prefix: str = NAMESPACE_PREFIX) -> str:
         name = f"{prefix}{uuid.uuid4().hex[:8]}"
-        kubectl(self.env, "create", "namespace", name)
+        kubectl(self.env, "create", "namespace", name, timeout=180)  # a loaded API server
         self._namespaces.append(name)
         return name
 
