@@ -234,3 +234,70 @@ def test_now_iso_is_utc_seconds_with_z() -> None:
 
     parsed = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     assert before <= parsed <= after
+
+
+READY_STATUS = {"observedGeneration": 3, "retryToken": "r1", "phase": "Ready"}
+
+
+def _at_rest_case(change: str) -> tracking.Tracked:
+    spec = spec_dict(maintenance={"verify": True}) if change == "maintenance policy" else None
+    tracked = tracking.from_body(_body(status=READY_STATUS, spec=spec))
+    if change == "new generation":
+        tracked.generation = 4
+    elif change == "retry annotation":
+        tracked.retry_token = "r2"
+    elif change == "building":
+        tracked.status = {**READY_STATUS, "phase": "Building"}
+    elif change == "deleting":
+        tracked.deletion = tracking.Deletion(started_at=0.0, done=None)  # type: ignore[arg-type]
+    elif change == "retry due":
+        tracked.next_attempt_at = 5.0
+    elif change == "window to wait for":
+        tracked.window_opens_at = 5.0
+    elif change == "maintenance rerun":
+        tracked.maintenance_after = 5.0
+    return tracked
+
+
+@pytest.mark.parametrize(
+    ("change", "at_rest"),
+    [
+        ("nothing", True),
+        ("new generation", False),
+        ("retry annotation", False),
+        ("building", False),
+        ("deleting", False),
+        ("retry due", False),
+        ("window to wait for", False),
+        ("maintenance rerun", False),
+        ("maintenance policy", False),
+    ],
+)
+def test_at_rest(change: str, at_rest: bool) -> None:
+    """Passes woken by other objects skip an object at rest (runtime/scheduler.py); only the
+    resync looks at it."""
+    assert _at_rest_case(change).at_rest is at_rest
+
+
+@pytest.mark.parametrize(
+    ("times", "now", "due"),
+    [
+        ([], 10.0, None),
+        ([(0.0, 0.0, 0.0)], 10.0, None),
+        ([(12.0, 0.0, 0.0), (0.0, 11.0, 0.0)], 10.0, 11.0),
+        ([(8.0, 0.0, 0.0)], 10.0, 10.0),  # a retry already due: now
+        ([(0.0, 0.0, 15.0), (20.0, 0.0, 0.0)], 10.0, 15.0),
+        ([(0.0, 0.0, 9.0)], 10.0, None),  # a past maintenance rerun time wakes nothing
+    ],
+)
+def test_next_due(times: list[tuple[float, float, float]], now: float, due: float | None) -> None:
+    objects = []
+    for retry, window, rerun in times:
+        tracked = tracking.from_body(_body(status=READY_STATUS))
+        tracked.next_attempt_at, tracked.window_opens_at, tracked.maintenance_after = (
+            retry,
+            window,
+            rerun,
+        )
+        objects.append(tracked)
+    assert tracking.next_due(objects, now) == due

@@ -5,8 +5,9 @@ so an operator killed at any step resumes where the database says it is."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from dbindex_operator.core import catalog, plan, policy
+from dbindex_operator.core import catalog, errors, plan, policy
 from dbindex_operator.runtime import reporter, tracking
 from dbindex_operator.runtime.executors import base, drop
 
@@ -57,6 +58,26 @@ def step(
         if isinstance(verdict, policy.Release):
             drop.finish(ctx.reporter, tracked, verdict)
     return None
+
+
+def connection_problem(
+    to: reporter.Reporter,
+    objects: Sequence[tracking.Tracked],
+    exc: errors.ConnectionProblem,
+    delay: float,
+    *,
+    now: float,
+    timeout: float,
+) -> None:
+    """The database or its Secret cannot be reached: tell each object without a job (one being
+    deleted may be released, core/policy.deletion_after_error)."""
+    for tracked in objects:
+        if tracked.spec is None or tracked.job is not None:
+            continue
+        if tracked.deletion is not None:
+            unreachable(to, tracked, exc.message, now=now, timeout=timeout)
+        else:
+            to.connection_problem(tracked, exc, delay)
 
 
 def unreachable(

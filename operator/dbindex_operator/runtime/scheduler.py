@@ -69,6 +69,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._failures = 0
         self._next_pass = 0.0
+        self._next_resync = 0.0  # the next pass that looks at every object, at rest or not
         self._next_poll = 0.0
         self._next_health = 0.0
         self._closed = False
@@ -129,17 +130,15 @@ class Scheduler:
             try:
                 now = self._clock()
                 if woken or now >= self._next_pass:
-                    await self._pass()
+                    await self._pass(full=now >= self._next_resync)
                     if now >= self._next_health:
                         self._next_health = now + self.config.health_interval
                         await watching.observe(
                             self.link, self.objects.values(), self.config, self.services.reporter
                         )
                 if any(t.building for t in self.objects.values()) and now >= self._next_poll:
-                    await watching.poll_progress(self.link, self.objects.values())
-                    watching.cancel_outside_windows(
-                        self.objects.values(), self.config, self.services.reporter
-                    )
+                    to = self.services.reporter
+                    await watching.poll_builds(self.link, self.objects.values(), self.config, to)
                     self._next_poll = self._clock() + self.config.progress_interval
             except errors.ConnectionProblem as exc:
                 self._connection_problem(exc)
@@ -158,18 +157,21 @@ class Scheduler:
         )
         return base.Context(params, pool, self.config, self.services.reporter, self._clock)
 
-    def _label(self) -> tuple[str, str]:
-        return self.namespace, self.ref.secret_name
-
-    async def _pass(self) -> None:
+    async def _pass(self, full: bool = True) -> None:
+        """Read the catalog for the objects without a job and act on it. Only a `full` pass (the
+        resync) looks at objects at rest, not every wake of a burst (issue #21 item 2)."""
         if not self.objects:
-            self._next_pass = self._clock() + self.config.resync_interval
+            self._next_pass = self._next_resync = self._clock() + self.config.resync_interval
             return
         ctx = await self._connect()
         for tracked in self.objects.values():
             if tracked.deletion is not None and tracked.job is not None:
                 deletion.stop_work(tracked)
-        idle = [t for t in self.objects.values() if t.job is None and t.spec is not None]
+        idle = [
+            t
+            for t in self.objects.values()
+            if t.job is None and t.spec is not None and (full or not t.at_rest)
+        ]
         states: list[catalog.IndexState] = []
         if idle:
             targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
@@ -198,16 +200,13 @@ class Scheduler:
         serial = parallelism.serial_tables(weights, self.services.slots.per_database)
         for executor, state in parallelism.build_order(ddl, lambda item: item[1]):
             soon |= not self._start(ctx, executor, state, serial)
+        if full:
+            self._next_resync = self._clock() + self.config.resync_interval
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
-        self._next_pass = self._clock() + min(delay, self.config.resync_interval)
-        retry_at = [t.next_attempt_at for t in self.objects.values() if t.next_attempt_at > 0]
-        retry_at += [t.window_opens_at for t in self.objects.values() if t.window_opens_at > 0]
-        now = self._clock()
-        retry_at += [
-            t.maintenance_after for t in self.objects.values() if t.maintenance_after > now
-        ]
-        if retry_at:
-            self._next_pass = min(self._next_pass, max(min(retry_at), self._clock()))
+        self._next_pass = min(self._clock() + delay, self._next_resync)
+        due = tracking.next_due(self.objects.values(), self._clock())
+        if due is not None:
+            self._next_pass = min(self._next_pass, due)
 
     def _decide(
         self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState
@@ -285,20 +284,16 @@ class Scheduler:
         delay = self._backoff()
         self._failures += 1
         self._next_pass = self._clock() + delay
-        logger.warning("%s/%s: %s (retrying in %.0fs)", *self._label(), exc.message, delay)
-        for tracked in list(self.objects.values()):
-            if tracked.spec is None or tracked.job is not None:
-                continue
-            if tracked.deletion is not None:
-                deletion.unreachable(
-                    self.services.reporter,
-                    tracked,
-                    exc.message,
-                    now=self._clock(),
-                    timeout=self.config.deletion_timeout,
-                )
-            else:
-                self.services.reporter.connection_problem(tracked, exc, delay)
+        label = f"{self.namespace}/{self.ref.secret_name}"
+        logger.warning("%s: %s (retrying in %.0fs)", label, exc.message, delay)
+        deletion.connection_problem(
+            self.services.reporter,
+            list(self.objects.values()),
+            exc,
+            delay,
+            now=self._clock(),
+            timeout=self.config.deletion_timeout,
+        )
 
     def _backoff(self) -> float:
         delays = self.config.connection_backoff

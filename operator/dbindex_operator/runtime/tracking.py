@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from dbindex_operator.core import errors, partitions, plan, policy, settings
@@ -124,6 +124,23 @@ class Tracked:
             and self.status.get("retryToken") == self.retry_token
         )
 
+    @property
+    def at_rest(self) -> bool:
+        """Settled, and nothing scheduled for it: no deletion, job, retry, window to wait for,
+        maintenance policy or failed maintenance step. Only the catalog can change what a pass
+        concludes for it, so a pass woken by other objects skips it; the resync pass (every
+        DBINDEX_RESYNC_INTERVAL) does not, and finds drift as before."""
+        return (
+            self.settled
+            and self.deletion is None
+            and self.job is None
+            and self.next_attempt_at == 0.0
+            and self.window_opens_at == 0.0
+            and self.maintenance_after == 0.0
+            and self.spec is not None
+            and self.spec.maintenance is None
+        )
+
     def reset_history(self) -> None:
         """A new generation or retry token: forget failures and backoff, start counting again."""
         self.attempts = 0
@@ -224,3 +241,13 @@ def from_body(body: Mapping[str, Any]) -> Tracked:
         if status.get("phase") == "Failed" and degraded.get("reason") == "BuildFailed":
             tracked.failed = plan.Fail("BuildFailed", degraded.get("message", ""))
     return tracked
+
+
+def next_due(objects: Collection[Tracked], now: float) -> float | None:
+    """The soonest loop time (not before `now`) one of these objects asks to be looked at
+    again: a retry, a maintenance window opening, the rerun of a failed maintenance step."""
+    due = [at for t in objects for at in (t.next_attempt_at, t.window_opens_at) if at > 0]
+    # A maintenance rerun time stays set until the step succeeds: only a future one wakes us
+    # (one in the past, outside the window, would be a hot loop).
+    due += [t.maintenance_after for t in objects if t.maintenance_after > now]
+    return max(min(due), now) if due else None

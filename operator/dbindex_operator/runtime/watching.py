@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from dbindex_operator.core import health, settings, status
@@ -98,6 +98,17 @@ def cancel_outside_windows(
             logger.info("%s: %s", tracked.label, message)
             to.event(tracked, "Warning", "CancelledOutsideWindow", message)
             job.cancel()
+
+
+async def poll_builds(
+    connection: link.DatabaseLink,
+    objects: Collection[tracking.Tracked],
+    config: settings.Settings,
+    to: reporter.Reporter,
+) -> None:
+    """While builds run: their progress, and the windows that close on them."""
+    await poll_progress(connection, objects)
+    cancel_outside_windows(objects, config, to)
 
 
 async def poll_progress(connection: link.DatabaseLink, objects: Iterable[tracking.Tracked]) -> None:
