@@ -145,10 +145,16 @@ def _release(ctx: Context, namespace: str) -> None:
     items = ctx.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     names = [item["metadata"]["name"] for item in items["items"]]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(
-            pool.map(
-                lambda name: ctx.kube.patch(namespace, name, {"metadata": {"finalizers": None}}),
-                names,
-            )
-        )
+        list(pool.map(lambda name: _unfinalize(ctx, namespace, name), names))
     kubectl_patiently(ctx.env, "delete", "namespace", namespace, "--wait=false")
+
+
+def _unfinalize(ctx: Context, namespace: str, name: str, tries: int = 5) -> None:
+    """Take the finalizers off; the run is measured already, so an overloaded API server's 504
+    here is retried, and in the end left to the namespace's deletion, not fatal."""
+    for attempt in range(tries):
+        try:
+            ctx.kube.patch(namespace, name, {"metadata": {"finalizers": None}})
+            return
+        except Exception:  # noqa: BLE001 - best effort: a 504/timeout of a loaded API server
+            time.sleep(1 + attempt)
