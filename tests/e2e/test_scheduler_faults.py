@@ -94,8 +94,10 @@ def test_a_locked_table_delays_only_its_own_objects(db: Target, kube: Kube) -> N
         waiting = kube.wait(
             db.namespace,
             "locked-lower",
-            lambda s: (
-                kube.condition(db.namespace, "locked-lower", "Ready").get("reason") == "TableLocked"
+            # From the same status it returns (a second GET could see a newer one).
+            lambda s: any(
+                c.get("type") == "Ready" and c.get("reason") == "TableLocked"
+                for c in s.get("conditions") or ()
             ),
             timeout=30,
             what="TableLocked",
