@@ -4,8 +4,9 @@ from an interrupted run plus the run that completed it. Each DIR holds a latest.
 one scenario are added up (max recover: the largest), every source is named in `merged_from`,
 and the table is printed as `make faults` prints it.
 
-FAULTS_MERGE_EXCLUDE=TEXT leaves out the failed runs whose error contains TEXT (e.g. a kubectl
-timeout while a run created its namespace, before any fault): they are listed under `excluded`
+FAULTS_MERGE_EXCLUDE=TEXT leaves out the failed runs whose error contains TEXT (several: TEXT||TEXT;
+e.g. a kubectl timeout while a run created its namespace, before any fault, or a cleanup after
+the measurement that the API server refused): they are listed under `excluded`
 with their errors, not counted, and never hide a run that lost anything (a run that left an
 INVALID index or a duplicate build is never excluded)."""
 
@@ -21,7 +22,7 @@ from typing import Any
 from faults import report, runner
 
 
-def merge(documents: Sequence[dict[str, Any]], exclude: str | None = None) -> dict[str, Any]:
+def merge(documents: Sequence[dict[str, Any]], exclude: Sequence[str] = ()) -> dict[str, Any]:
     by_id: dict[str, dict[str, Any]] = {}
     excluded: list[dict[str, Any]] = []
     for doc in documents:
@@ -58,17 +59,17 @@ def merge(documents: Sequence[dict[str, Any]], exclude: str | None = None) -> di
 
 
 def _without(
-    scenario: dict[str, Any], exclude: str | None
+    scenario: dict[str, Any], exclude: Sequence[str]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The scenario's summary without the failed runs whose error contains `exclude` (and that
-    lost nothing), and those runs."""
+    """The scenario's summary without the failed runs whose error contains one of `exclude` (and
+    that lost nothing), and those runs."""
     runs = scenario["details"]
     dropped = [
         run
         for run in runs
         if exclude
         and not run["ok"]
-        and exclude in (run.get("error") or "")
+        and any(text in (run.get("error") or "") for text in exclude)
         and not run["invalid_left"]
         and not run["duplicate_builds"]
         and not run["leaks"]
@@ -99,7 +100,8 @@ def main(argv: Sequence[str]) -> int:
         print("usage: python -m faults.merge OUT_DIR RESULTS_DIR...", file=sys.stderr)
         return 2
     documents = [json.loads((Path(d) / "latest.json").read_text()) for d in argv[1:]]
-    doc = merge(documents, os.environ.get("FAULTS_MERGE_EXCLUDE") or None)
+    texts = os.environ.get("FAULTS_MERGE_EXCLUDE", "").split("||")
+    doc = merge(documents, [text for text in texts if text])
     path = report.write(Path(argv[0]), doc)
     print(report.summary_table(doc["scenarios"]))
     print(f"wrote {path}")

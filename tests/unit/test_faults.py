@@ -135,10 +135,10 @@ def test_merge_excludes_runs_that_never_started_but_never_one_that_lost_somethin
     doc = _doc("6", 4, 1.0, passed=False)
     (scenario,) = doc["scenarios"]  # type: ignore[misc]
     scenario["details"] = [run(True), run(False, timeout), run(True), run(False, timeout, 1)]
-    merged = merge.merge([doc], exclude="TimeoutExpired")
+    merged = merge.merge([doc], exclude=["TimeoutExpired"])
     (six,) = merged["scenarios"]
     assert merged["excluded"] == [{"id": "6", "error": timeout}]
     assert (six["runs"], six["ready"], six["passed"]) == (3, 2, False)  # the INVALID one stays
     scenario["details"] = scenario["details"][:3]
-    (six,) = merge.merge([doc], exclude="TimeoutExpired")["scenarios"]
+    (six,) = merge.merge([doc], exclude=["TimeoutExpired"])["scenarios"]
     assert (six["runs"], six["ready"], six["passed"], six["errors"]) == (2, 2, True, [])
