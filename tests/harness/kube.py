@@ -51,6 +51,9 @@ def kubectl(
     return result
 
 
+_TRANSIENT = frozenset({429, 500, 503, 504})
+
+
 class Kube:
     """The Python client on ``env["KUBECONFIG"]``: Secrets, DatabaseIndex objects, their status
     and events, waiting for a condition."""
@@ -148,7 +151,15 @@ class Kube:
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            status = self.status(namespace, name)
+            try:
+                status = self.status(namespace, name)
+            except ApiException as exc:
+                # A loaded API server answers 504/503/429 now and then: ask again, as any
+                # client would (a CI run failed on one GET of this loop).
+                if exc.status not in _TRANSIENT:
+                    raise
+                time.sleep(0.5)
+                continue
             if predicate(status):
                 return status
             time.sleep(0.2)
