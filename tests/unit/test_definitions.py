@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from dbindex_operator.core import definitions
-from tests.unit.builders import index_spec
+from tests.unit.builders import SIGNATURE, index_spec
 
 
 @pytest.mark.parametrize(
@@ -30,16 +31,7 @@ def test_needs_probe(fields: dict[str, Any], expected: bool) -> None:
 
 
 def _signature(**overrides: Any) -> dict[str, Any]:
-    signature: dict[str, Any] = {
-        "method": "btree",
-        "unique": False,
-        "nullsNotDistinct": False,
-        "keys": [["customer_id", None, None, False, False]],
-        "include": [],
-        "predicate": None,
-        "reloptions": [],
-        "tablespace": None,
-    }
+    signature: dict[str, Any] = copy.deepcopy(SIGNATURE)
     signature.update(overrides)
     return signature
 

@@ -7,22 +7,13 @@ from typing import Any
 import pytest
 
 from dbindex_operator.core import catalog, names, plan, sql
-from tests.unit.builders import index_spec
+from tests.unit.builders import SIGNATURE, index_spec
 
 SPEC = index_spec("orders-by-customer")
 MANUAL = index_spec("orders-by-customer", updatePolicy="Manual")
 ADOPT_REPLACE = index_spec("orders-by-customer", adoptPolicy="Replace")
 PAUSED = index_spec("orders-by-customer", paused=True)
-WANT = {
-    "method": "btree",
-    "unique": False,
-    "nullsNotDistinct": False,
-    "keys": [["customer_id", None, None, False, False]],
-    "include": [],
-    "predicate": None,
-    "reloptions": [],
-    "tablespace": None,
-}
+WANT = SIGNATURE
 OTHER = {**WANT, "unique": True}
 DIFF = ("unique: want False, have True",)
 NEW, OLD = names.replacement("orders_by_customer"), names.retired("orders_by_customer")
