@@ -57,6 +57,15 @@ def _wait_health_pass(operator: Operator, timeout: float = 300) -> None:
     time.sleep(3)
 
 
+def _wait_passes(operator: Operator, passes: int, timeout: float = 300) -> None:
+    """Until each database worker has made `passes` more catalog passes (one database here)."""
+    target = operator.metric("dbindex_catalog_queries_total", query="state") + passes
+    deadline = time.monotonic() + timeout
+    while operator.metric("dbindex_catalog_queries_total", query="state") < target:
+        assert time.monotonic() < deadline, operator.tail()
+        time.sleep(0.5)
+
+
 def test_first_start_adopts_an_existing_fleet(
     database: str, kubectl: Kubectl, kube: Kube, local_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -110,6 +119,25 @@ def test_first_start_adopts_an_existing_fleet(
             operator.restart()
             _wait_health_pass(operator)
             assert operator.metric("dbindex_status_patches_total") == 0, operator.tail()
+
+            # An idle fleet's resync reads the catalog but decides nothing again
+            # (runtime/resting.py): once the passes after the health pass are done, more
+            # passes leave the decision counter where it was.
+            _wait_passes(operator, 2)
+            decided = operator.metric("dbindex_decisions_total")
+            assert decided >= TOTAL  # the restart's first pass decided every object
+            _wait_passes(operator, 3)
+            assert operator.metric("dbindex_decisions_total") == decided, operator.tail()
+            # ... and still finds drift: an index dropped by hand is built again.
+            pg.execute(database, "DROP INDEX i_0007")
+            kube.wait(
+                namespace,
+                "i-0007",
+                lambda s: s.get("phase") == "Ready" and s.get("lastDrift") is not None,
+                timeout=300,
+                what="rebuilt after a drift",
+            )
+            assert operator.metric("dbindex_decisions_total") < decided + 10
             kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=900s", timeout=960)
         finally:
             operator.stop()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 BUILDS_STARTED = Counter(
     "dbindex_builds_started_total", "CREATE INDEX CONCURRENTLY statements started", ["namespace"]
@@ -49,43 +51,34 @@ CATALOG_QUERIES = Counter(
     "Catalog queries sent to PostgreSQL (state, progress, definition probes)",
     ["query"],
 )
+DECISIONS = Counter(
+    "dbindex_decisions_total",
+    "Objects a database worker's pass decided (plan.decide); one at rest whose inputs did not "
+    "change since its last decision is not decided again",
+)
 OBJECTS = Gauge("dbindex_objects", "DatabaseIndex objects known, by status phase", ["phase"])
 
 
-INDEX_SIZE = Gauge(
-    "dbindex_index_size_bytes",
-    "Size of each object's index (pg_relation_size)",
-    ["namespace", "name"],
-)
-INDEX_SCANS = Gauge(
-    "dbindex_index_scans_total",
-    "Index scans of each object's index since the statistics were reset (idx_scan)",
-    ["namespace", "name"],
-)
-INDEX_BLOAT = Gauge(
-    "dbindex_index_bloat_ratio",
-    "Estimated bloat of each object's btree index, 0..1 (docs: core/health.py)",
-    ["namespace", "name"],
-)
-_PER_OBJECT = (INDEX_SIZE, INDEX_SCANS, INDEX_BLOAT, INVALID_DROPPED)  # (namespace, name)
+def record_health(namespace: str, name: str, health: Mapping[str, object]) -> None:
+    """The index's size, scans and bloat from a health pass (kept by _PerObjectSeries)."""
+    size, scans, bloat = _PER_OBJECT.health.get((namespace, name), (None, None, None))
 
+    def number(key: str, old: float | None, scale: float = 1.0) -> float | None:
+        value = health.get(key)  # a missing figure keeps the last one
+        return float(value) * scale if isinstance(value, (int, float)) else old
 
-def record_health(namespace: str, name: str, health: dict[str, object]) -> None:
-    for gauge, key, scale in (
-        (INDEX_SIZE, "sizeBytes", 1.0),
-        (INDEX_SCANS, "scans", 1.0),
-        (INDEX_BLOAT, "bloatPercent", 0.01),
-    ):
-        value = health.get(key)
-        if isinstance(value, (int, float)):
-            gauge.labels(namespace, name).set(float(value) * scale)
+    _PER_OBJECT.health[(namespace, name)] = (
+        number("sizeBytes", size),
+        number("scans", scans),
+        number("bloatPercent", bloat, 0.01),
+    )
 
 
 def forget_index(namespace: str, name: str) -> None:
     """The object is gone: so are its series."""
-    for metric in _PER_OBJECT:
-        with contextlib.suppress(KeyError):
-            metric.remove(namespace, name)
+    _PER_OBJECT.health.pop((namespace, name), None)
+    with contextlib.suppress(KeyError):
+        INVALID_DROPPED.remove(namespace, name)
 
 
 def serve(address: str, port: int) -> None:
@@ -94,26 +87,9 @@ def serve(address: str, port: int) -> None:
 
 
 # -- per-object series, for alerts that must name the object (monitoring/alerts.yaml) -----------
-# One series per object: at 10,000 objects that is 10,000 series of dbindex_object_phase, plus
-# one progress timestamp per running build. Refreshed from a snapshot of every known object
-# (fleet.py, every 10 s), so no code path that changes a status has to remember them.
+# At 10,000 objects: 10,000 series of dbindex_object_phase, as many of each health series, plus
+# one progress timestamp per running build.
 
-OBJECT_PHASE = Gauge(
-    "dbindex_object_phase",
-    "1 for each DatabaseIndex object, labelled with its status phase and the reason of its Ready "
-    "condition (phase Pending, no reason: the operator has written no status yet)",
-    ["namespace", "name", "phase", "reason"],
-)
-PROGRESS_CHANGED = Gauge(
-    "dbindex_build_progress_changed_timestamp_seconds",
-    "Unix time the progress of a running build (PostgreSQL's phase and counters) last changed",
-    ["namespace", "name"],
-)
-INDEX_UNUSED = Gauge(
-    "dbindex_index_unused",
-    "1 while the object's Unused condition is True (no new index scans for DBINDEX_UNUSED_AFTER)",
-    ["namespace", "name"],
-)
 _BUILDING_PHASES = frozenset({"Building", "Replacing"})
 _VOLATILE_PROGRESS = frozenset({"updatedAt"})  # rewritten on every poll: not a change of work
 
@@ -121,24 +97,64 @@ _VOLATILE_PROGRESS = frozenset({"updatedAt"})  # rewritten on every poll: not a 
 _Derived = tuple[tuple[str, str], str | None, float | None]  # phase labels, progress, unused
 
 
-class _ObjectSeries:
-    """Remembers which per-object series exist, so a snapshot can remove those of objects that
-    are gone or moved on, and when each running build's progress last changed."""
+_Key = tuple[str, str]  # namespace, name
+# (help, label names) of the per-object series (monitoring/alerts.yaml reads them by name).
+_HELP: Final = {
+    "dbindex_object_phase": (
+        "1 for each DatabaseIndex object, labelled with its status phase and the reason of its "
+        "Ready condition (phase Pending, no reason: the operator has written no status yet)",
+        ["namespace", "name", "phase", "reason"],
+    ),
+    "dbindex_build_progress_changed_timestamp_seconds": (
+        "Unix time the progress of a running build (PostgreSQL's phase and counters) last changed",
+        ["namespace", "name"],
+    ),
+    "dbindex_index_unused": (
+        "1 while the object's Unused condition is True (no new index scans for "
+        "DBINDEX_UNUSED_AFTER)",
+        ["namespace", "name"],
+    ),
+    "dbindex_index_size_bytes": (
+        "Size of each object's index (pg_relation_size)",
+        ["namespace", "name"],
+    ),
+    "dbindex_index_scans_total": (
+        "Index scans of each object's index since the statistics were reset (idx_scan)",
+        ["namespace", "name"],
+    ),
+    "dbindex_index_bloat_ratio": (
+        "Estimated bloat of each object's btree index, 0..1 (docs: core/health.py)",
+        ["namespace", "name"],
+    ),
+}
+
+
+class _PerObjectSeries(Collector):
+    """The per-object series, for alerts that must name the object: kept as plain values and
+    turned into samples only when scraped. A prometheus_client child per series (a Gauge object
+    with two locks) cost about 0.8 KB: at 10,000 objects their five series per object held
+    ~38 MB and made a scrape cost ~0.8 s of CPU (issue #15 section 4, #21 item 1).
+
+    Phases, progress and the Unused flag come from a snapshot of every known object (fleet.py,
+    every 10 s), so no code path that changes a status has to remember them; size, scans and
+    bloat from each health pass. The scrape runs in the HTTP server's thread: it copies each
+    dict (atomic under the GIL) before reading it."""
 
     def __init__(self) -> None:
-        self.phases: dict[tuple[str, str], tuple[str, str]] = {}
-        self.progress: dict[tuple[str, str], str] = {}
-        self.unused: dict[tuple[str, str], float] = {}
+        self.phases: dict[_Key, tuple[str, str]] = {}
+        self.progress: dict[_Key, tuple[str, float]] = {}  # fingerprint, when it last changed
+        self.unused: dict[_Key, float] = {}
+        self.health: dict[_Key, tuple[float | None, float | None, float | None]] = {}
         # What each object's status gave last time, by the status' identity: a status is a new
         # dict whenever it changes (StatusWriter.submit), so an idle fleet's snapshot reads
         # nothing of 10,000 statuses but this (issue #15 section 4: idle CPU).
-        self._derived: dict[tuple[str, str], tuple[Mapping[str, Any], _Derived]] = {}
+        self._derived: dict[_Key, tuple[Mapping[str, Any], _Derived]] = {}
 
     def refresh(self, objects: Iterable[tuple[str, str, Mapping[str, Any]]], now: float) -> None:
-        phases: dict[tuple[str, str], tuple[str, str]] = {}
-        progress: dict[tuple[str, str], str] = {}
-        unused: dict[tuple[str, str], float] = {}
-        derived: dict[tuple[str, str], tuple[Mapping[str, Any], _Derived]] = {}
+        phases: dict[_Key, tuple[str, str]] = {}
+        progress: dict[_Key, tuple[str, float]] = {}
+        unused: dict[_Key, float] = {}
+        derived: dict[_Key, tuple[Mapping[str, Any], _Derived]] = {}
         for namespace, name, status in objects:
             key = (namespace, name)
             cached = self._derived.get(key)
@@ -146,31 +162,36 @@ class _ObjectSeries:
             derived[key] = (status, facts)
             phases[key], building, flag = facts
             if building is not None:
-                progress[key] = building
+                known = self.progress.get(key)
+                progress[key] = known if known and known[0] == building else (building, now)
             if flag is not None:
                 unused[key] = flag
-        # Only what changed is touched: a snapshot of 10,000 unchanged objects costs a dict walk.
-        for key, labels in self.phases.items():
-            if phases.get(key) != labels:
-                with contextlib.suppress(KeyError):
-                    OBJECT_PHASE.remove(*key, *labels)
-        for key, labels in phases.items():
-            if self.phases.get(key) != labels:
-                OBJECT_PHASE.labels(*key, *labels).set(1.0)
-        for key, flag_value in unused.items():
-            if self.unused.get(key) != flag_value:
-                INDEX_UNUSED.labels(*key).set(flag_value)
-        for key in self.progress.keys() - progress.keys():
-            with contextlib.suppress(KeyError):
-                PROGRESS_CHANGED.remove(*key)
-        for key, fingerprint in progress.items():
-            if self.progress.get(key) != fingerprint:
-                PROGRESS_CHANGED.labels(*key).set(now)
-        for key in self.unused.keys() - unused.keys():
-            with contextlib.suppress(KeyError):
-                INDEX_UNUSED.remove(*key)
-        self.phases, self.progress, self.unused = phases, progress, unused
-        self._derived = derived
+        self.phases, self.progress, self.unused, self._derived = phases, progress, unused, derived
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        def family(name: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, _HELP[name][0], labels=_HELP[name][1])
+
+        phase = family("dbindex_object_phase")
+        for key, labels in self.phases.copy().items():
+            phase.add_metric([*key, *labels], 1.0)
+        changed = family("dbindex_build_progress_changed_timestamp_seconds")
+        for key, (_, at) in self.progress.copy().items():
+            changed.add_metric(list(key), at)
+        unused = family("dbindex_index_unused")
+        for key, flag in self.unused.copy().items():
+            unused.add_metric(list(key), flag)
+        health = [family(n) for n in ("dbindex_index_size_bytes", "dbindex_index_scans_total")]
+        health.append(family("dbindex_index_bloat_ratio"))
+        for key, values in self.health.copy().items():
+            for series, value in zip(health, values, strict=True):
+                if value is not None:
+                    series.add_metric(list(key), value)
+        yield from (phase, changed, unused, *health)
+
+
+_PER_OBJECT = _PerObjectSeries()
+REGISTRY.register(_PER_OBJECT)
 
 
 def _derive(status: Mapping[str, Any]) -> _Derived:
@@ -200,15 +221,12 @@ def _fingerprint(progress: object) -> str:
     )
 
 
-_OBJECT_SERIES = _ObjectSeries()
-
-
 def record_objects(
     objects: Iterable[tuple[str, str, Mapping[str, Any]]], now: float | None = None
 ) -> None:
     """Set the per-object series from (namespace, name, status) of every known object; series of
     objects not in the snapshot are removed."""
-    _OBJECT_SERIES.refresh(objects, time.time() if now is None else now)
+    _PER_OBJECT.refresh(objects, time.time() if now is None else now)
 
 
 def leftover_dropped(namespace: str, name: str) -> None:

@@ -21,6 +21,7 @@ from dbindex_operator.core import (
     errors,
     parallelism,
     plan,
+    rowmemo,
     settings,
     slots,
     status,
@@ -33,6 +34,7 @@ from dbindex_operator.runtime import (
     link,
     metrics,
     reporter,
+    resting,
     tracking,
     watching,
 )
@@ -76,6 +78,7 @@ class Scheduler:
         # (table oid, pages) of each build this worker runs now, by object name: their chains
         # count when deciding which new builds run without parallel workers.
         self._running: dict[str, tuple[int | None, int]] = {}
+        self._rows: rowmemo.Memo = {}  # last pass's parsed catalog rows
         self.link = link.DatabaseLink(services, namespace, ref)
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
@@ -172,24 +175,25 @@ class Scheduler:
             for t in self.objects.values()
             if t.job is None and t.spec is not None and (full or not t.at_rest)
         ]
+        targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
         states: list[catalog.IndexState] = []
         if idle:
-            targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
-            states = await db.fetch_states(ctx.pool, targets, ctx.params)
+            states = await db.fetch_states(ctx.pool, targets, ctx.params, self._rows)
             metrics.CATALOG_QUERIES.labels("state").inc()
             await watching.first_look(ctx.pool, ctx.params, idle, self.config)
         self._failures = 0
         soon = deleting = False
         ddl: list[tuple[base.Executor, catalog.IndexState]] = []
         for tracked, state in zip(idle, states, strict=True):
-            if not self._owns(tracked):
-                continue  # deleted while we read the catalog
+            if not self._owns(tracked) or resting.decided_already(tracked, state):
+                continue  # deleted while we read the catalog, or nothing changed for it
             if tracked.deletion is not None:
                 deleting = True
                 executor = deletion.step(ctx, tracked, state)
             else:
                 executor, wait = self._decide(ctx, tracked, state)
                 soon |= wait
+                resting.remember_decision(tracked, state, quiet=executor is None and not wait)
             if executor is not None and executor.needs_slot:
                 ddl.append((executor, state))
             elif executor is not None:
@@ -202,6 +206,7 @@ class Scheduler:
             soon |= not self._start(ctx, executor, state, serial)
         if full:
             self._next_resync = self._clock() + self.config.resync_interval
+            self._rows = rowmemo.keep(self._rows, targets)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = min(self._clock() + delay, self._next_resync)
         due = tracking.next_due(self.objects.values(), self._clock())
@@ -211,8 +216,7 @@ class Scheduler:
     def _decide(
         self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState
     ) -> tuple[base.Executor | None, bool]:
-        """The executor for plan.decide's action (None: it was only reported), and whether to
-        look again soon."""
+        """plan.decide's executor (None: it was only reported) and whether to look again soon."""
         spec = tracked.spec
         assert spec is not None
         if tracked.desired is None and not definitions.needs_probe(spec):
@@ -230,11 +234,7 @@ class Scheduler:
             verify_every=self.config.verify_interval,
             reindex_cooldown=self.config.reindex_cooldown,
         )
-        tracked.window_opens_at = 0.0
-        if isinstance(action, plan.Wait) and action.next_window and window is not None:
-            # No polling all night: the next pass for it is when the window opens.
-            wait = (window.next_start(now) - now).total_seconds()
-            tracked.window_opens_at = self._clock() + max(wait, 0.0) + 0.5
+        tracked.wait_for_window(action, window, now, self._clock())
         executor = executors.for_action(ctx, tracked, action, state)
         if executor is not None:
             return executor, isinstance(action, plan.Probe)

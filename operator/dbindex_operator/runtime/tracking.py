@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from dbindex_operator.core import errors, partitions, plan, policy, settings
+from dbindex_operator.core import errors, partitions, plan, policy, settings, windows
 from dbindex_operator.core import spec as specs
 from dbindex_operator.core import status as status_api
 
@@ -102,6 +102,7 @@ class Tracked:
     last_report: tuple[int, Any] | None = None  # (generation, status.Report) last submitted
     patched_at: float = -1e9
     pending_since: float = 0.0  # loop time a status write became pending (writer.py)
+    decided: tuple[Any, ...] | None = None  # decision_inputs of the decision that left it at rest
 
     @property
     def key(self) -> ObjectKey:
@@ -184,6 +185,20 @@ class Tracked:
     def approved(self) -> bool:
         """updatePolicy Manual: a new retry annotation value since the mismatch was reported."""
         return self.mismatch_token is not None and self.mismatch_token != (self.retry_token,)
+
+    def wait_for_window(
+        self,
+        action: plan.Action,
+        window: windows.Policy | None,
+        now: datetime.datetime,
+        clock: float,
+    ) -> None:
+        """No polling all night: when `action` waits for the maintenance window, the next look at
+        the object is when the window opens (`clock`: the loop time of `now`)."""
+        self.window_opens_at = 0.0
+        if isinstance(action, plan.Wait) and action.next_window and window is not None:
+            wait = (window.next_start(now) - now).total_seconds()
+            self.window_opens_at = clock + max(wait, 0.0) + 0.5
 
     @property
     def building(self) -> bool:

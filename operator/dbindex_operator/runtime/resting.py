@@ -1,0 +1,57 @@
+"""Objects at rest whose inputs did not change: the resync pass need not decide them again.
+
+An idle fleet's resync pass re-decided every object every DBINDEX_RESYNC_INTERVAL to conclude, for
+nearly all of them, what it concluded a minute before (issue #15 section 4: idle CPU). After a
+decision that needed no executor and left the object at rest, the scheduler keeps the exact
+objects the decision read; the next pass skips the object while all of them are the same ones.
+Drift still shows: a changed catalog row is a new IndexState (core/rowmemo.py), a changed object
+a new spec or status, a health pass a new health, so any change means a decision as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbindex_operator.runtime import metrics, tracking
+
+
+def decision_inputs(tracked: tracking.Tracked, state: Any) -> tuple[Any, ...]:
+    """Everything plan.decide and the report of its outcome read for an object at rest. All are
+    replaced, never changed in place (the state by core/rowmemo.py only when its row changed), so
+    the same objects mean the same decision."""
+    return (
+        state,
+        tracked.spec,
+        tracked.desired,
+        tracked.status,
+        tracked.health,
+        tracked.failed,
+        tracked.definition_error,
+        tracked.last_error,
+        tracked.last_drift,
+        tracked.mismatch_token,
+        tracked.retry_token,
+        tracked.generation,
+        tracked.managed,
+        tracked.built_here,
+        tracked.attempts,
+        tracked.started_at,
+        tracked.completed_at,
+    )
+
+
+def decided_already(tracked: tracking.Tracked, state: Any) -> bool:
+    """At rest, and nothing the last decision read has changed since: deciding again would
+    conclude the same and write nothing (an idle fleet's resync pass, issue #15 section 4)."""
+    last = tracked.decided
+    return (
+        last is not None
+        and tracked.at_rest
+        and all(a is b for a, b in zip(last, decision_inputs(tracked, state), strict=True))
+    )
+
+
+def remember_decision(tracked: tracking.Tracked, state: Any, *, quiet: bool) -> None:
+    """After a decision: `quiet` when it needed no executor and no early look."""
+    metrics.DECISIONS.inc()
+    tracked.decided = decision_inputs(tracked, state) if quiet and tracked.at_rest else None

@@ -1,0 +1,106 @@
+"""runtime/resting.py: the resync pass skips deciding an object at rest only while every input of
+its last decision is the very same object."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+
+from dbindex_operator.core import catalog, plan
+from dbindex_operator.runtime import resting, tracking
+from tests.unit.builders import spec_dict
+
+READY = {"observedGeneration": 1, "phase": "Ready", "managed": True}
+STATE = catalog.IndexState(
+    table_oid=5, relation_oid=9, relation_kind="i", on_table=True, valid=True
+)
+
+
+def _tracked() -> tracking.Tracked:
+    body = {
+        "metadata": {
+            "namespace": "shop",
+            "name": "orders-by-customer",
+            "uid": "u",
+            "generation": 1,
+        },
+        "spec": spec_dict(),
+        "status": dict(READY),
+    }
+    return tracking.from_body(body)
+
+
+def test_an_unchanged_object_at_rest_is_not_decided_again() -> None:
+    tracked = _tracked()
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    assert resting.decided_already(tracked, STATE)
+
+
+def test_nothing_remembered_nothing_skipped() -> None:
+    assert not resting.decided_already(_tracked(), STATE)
+
+
+def test_a_decision_that_wants_another_look_is_not_remembered() -> None:
+    tracked = _tracked()
+    resting.remember_decision(tracked, STATE, quiet=False)
+
+    assert tracked.decided is None
+    assert not resting.decided_already(tracked, STATE)
+
+
+def test_an_object_not_at_rest_is_not_remembered() -> None:
+    tracked = _tracked()
+    tracked.status = {**READY, "phase": "Building"}
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    assert tracked.decided is None
+
+
+def _set(field: str, value: object) -> Callable[[tracking.Tracked], None]:
+    return lambda tracked: setattr(tracked, field, value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_set("spec", None), id="spec-replaced"),
+        pytest.param(_set("desired", {"method": "btree"}), id="probed-signature"),
+        pytest.param(_set("status", dict(READY)), id="status-rewritten-equal"),
+        pytest.param(_set("health", {"sizeBytes": 8192}), id="health-pass"),
+        pytest.param(_set("failed", plan.Fail("BuildFailed", "x")), id="failed"),
+        pytest.param(_set("definition_error", plan.Fail("Bad", "x")), id="definition-error"),
+        pytest.param(_set("last_error", {"message": "x"}), id="last-error"),
+        pytest.param(_set("last_drift", {"found": "x"}), id="drift-recorded"),
+        pytest.param(_set("mismatch_token", ("r1",)), id="manual-mismatch"),
+        pytest.param(_set("managed", False), id="managed"),
+        pytest.param(_set("built_here", True), id="built-here"),
+        pytest.param(_set("attempts", 3), id="attempts"),
+        pytest.param(_set("started_at", "2026-12-03T00:00:00Z"), id="started"),
+        pytest.param(_set("completed_at", "2026-12-03T00:00:01Z"), id="completed"),
+        # Not at rest any more (tracking.Tracked.at_rest), whatever the inputs:
+        pytest.param(_set("next_attempt_at", 5.0), id="retry-due"),
+        pytest.param(_set("maintenance_after", 5.0), id="maintenance-rerun"),
+        pytest.param(_set("generation", 2), id="new-generation"),
+        pytest.param(_set("retry_token", "r2"), id="retry-annotation"),
+    ],
+)
+def test_any_changed_input_means_a_decision(change: Callable[[tracking.Tracked], None]) -> None:
+    tracked = _tracked()
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    change(tracked)
+
+    assert not resting.decided_already(tracked, STATE)
+
+
+def test_a_changed_catalog_row_means_a_decision() -> None:
+    """core/rowmemo.py gives back the same state object only for an unchanged row; an equal
+    but newly parsed state is decided again too (identity, not equality: never a wrong skip)."""
+    tracked = _tracked()
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    assert not resting.decided_already(tracked, dataclasses.replace(STATE, valid=False))
+    assert not resting.decided_already(tracked, dataclasses.replace(STATE))
