@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dbindex_operator.runtime import metrics
+from dbindex_operator.runtime import metrics, object_series
 from tests.harness import HarnessError
 from tests.harness.env import REPO_ROOT
 from tests.harness.prometheus import ALERT_TESTS, ALERTS, DASHBOARD, binary
@@ -149,6 +149,8 @@ def registered_metrics() -> set[str]:
             for family in describe():
                 suffix = "_total" if family.type == "counter" else ""
                 names.add(family.name + suffix)
+    # The per-object series are rendered by runtime/object_series.py, not client metrics.
+    names.update(family.name for family in object_series.REGISTRY.collect())
     return names
 
 

@@ -13,7 +13,16 @@ from typing import Any
 
 from dbindex_operator.core import errors, settings, slots, status
 from dbindex_operator.core import spec as specs
-from dbindex_operator.runtime import db, kube, metrics, reporter, scheduler, tracking, writer
+from dbindex_operator.runtime import (
+    db,
+    kube,
+    metrics,
+    object_series,
+    reporter,
+    scheduler,
+    tracking,
+    writer,
+)
 
 logger = logging.getLogger(__name__)
 _SPEC_BOUND = ("build", "replace")  # work that builds what one generation of the spec says
@@ -201,7 +210,7 @@ class Fleet:
             counts[phase] = counts.get(phase, 0) + 1
         for phase in status.PHASES:
             metrics.OBJECTS.labels(phase).set(counts.get(phase, 0))
-        metrics.record_objects((t.namespace, t.name, t.status) for t in self.objects.values())
+        object_series.record_objects((t.namespace, t.name, t.status) for t in self.objects.values())
 
     # -- connections and events -----------------------------------------------------------------
 

@@ -234,7 +234,7 @@ def from_body(body: Mapping[str, Any]) -> Tracked:
         spec=parsed,
         spec_error=problem,
         status=status,
-        written=dict(status),
+        written=status,  # one dict for both until a write: neither is changed in place
     )
     tracked.managed = bool(status.get("managed"))
     tracked.last_drift = status.get("lastDrift")

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from dbindex_operator.core import health, settings, status
-from dbindex_operator.runtime import db, link, metrics, reporter, tracking
+from dbindex_operator.runtime import db, link, metrics, object_series, reporter, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def _look(
         tracked.health = health.status(
             facts, now=now, previous=tracked.health, unused_after=config.unused_after
         )
-        metrics.record_health(tracked.namespace, tracked.name, tracked.health)
+        object_series.record_health(tracked.namespace, tracked.name, tracked.health)
         looked.append(tracked)
     return looked
 
