@@ -69,7 +69,7 @@ def _set(field: str, value: object) -> Callable[[tracking.Tracked], None]:
         pytest.param(_set("spec", None), id="spec-replaced"),
         pytest.param(_set("desired", {"method": "btree"}), id="probed-signature"),
         pytest.param(_set("status", dict(READY)), id="status-rewritten-equal"),
-        pytest.param(_set("health", {"sizeBytes": 8192}), id="health-pass"),
+        pytest.param(_set("health", {"sizeBytes": 8192}), id="health-facts-changed"),
         pytest.param(_set("failed", plan.Fail("BuildFailed", "x")), id="failed"),
         pytest.param(_set("definition_error", plan.Fail("Bad", "x")), id="definition-error"),
         pytest.param(_set("last_error", {"message": "x"}), id="last-error"),
@@ -104,3 +104,15 @@ def test_a_changed_catalog_row_means_a_decision() -> None:
 
     assert not resting.decided_already(tracked, dataclasses.replace(STATE, valid=False))
     assert not resting.decided_already(tracked, dataclasses.replace(STATE))
+
+
+def test_a_health_pass_that_found_the_same_facts_is_not_a_change() -> None:
+    """Each health pass makes a new health with a new checkedAt; only the facts count."""
+    tracked = _tracked()
+    tracked.health = {"sizeBytes": 8192, "scans": 3, "checkedAt": "2026-12-03T10:00:00Z"}
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    tracked.health = {"sizeBytes": 8192, "scans": 3, "checkedAt": "2026-12-03T10:10:00Z"}
+    assert resting.decided_already(tracked, STATE)
+    tracked.health = {"sizeBytes": 8192, "scans": 4, "checkedAt": "2026-12-03T10:20:00Z"}
+    assert not resting.decided_already(tracked, STATE)

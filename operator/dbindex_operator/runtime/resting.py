@@ -16,15 +16,14 @@ from dbindex_operator.runtime import metrics, tracking
 
 
 def decision_inputs(tracked: tracking.Tracked, state: Any) -> tuple[Any, ...]:
-    """Everything plan.decide and the report of its outcome read for an object at rest. All are
-    replaced, never changed in place (the state by core/rowmemo.py only when its row changed), so
-    the same objects mean the same decision."""
+    """What plan.decide and the report of its outcome read for an object at rest, but its
+    health. All are replaced, never changed in place (the state by core/rowmemo.py only when its
+    row changed), so the same objects mean the same decision."""
     return (
         state,
         tracked.spec,
         tracked.desired,
         tracked.status,
-        tracked.health,
         tracked.failed,
         tracked.definition_error,
         tracked.last_error,
@@ -40,18 +39,27 @@ def decision_inputs(tracked: tracking.Tracked, state: Any) -> tuple[Any, ...]:
     )
 
 
+def health_facts(tracked: tracking.Tracked) -> dict[str, Any] | None:
+    """Its health but the time of the look: every health pass (DBINDEX_HEALTH_INTERVAL) makes a
+    new health with a new `checkedAt`, which neither the decision of an object at rest (no
+    maintenance policy) nor its report reads (reporter._health); the facts are compared."""
+    health = tracked.health
+    return None if health is None else {k: v for k, v in health.items() if k != "checkedAt"}
+
+
 def decided_already(tracked: tracking.Tracked, state: Any) -> bool:
     """At rest, and nothing the last decision read has changed since: deciding again would
     conclude the same and write nothing (an idle fleet's resync pass, issue #15 section 4)."""
     last = tracked.decided
-    return (
-        last is not None
-        and tracked.at_rest
-        and all(a is b for a, b in zip(last, decision_inputs(tracked, state), strict=True))
-    )
+    if last is None or not tracked.at_rest:
+        return False
+    inputs, health = last
+    now = decision_inputs(tracked, state)
+    return all(a is b for a, b in zip(inputs, now, strict=True)) and health == health_facts(tracked)
 
 
 def remember_decision(tracked: tracking.Tracked, state: Any, *, quiet: bool) -> None:
     """After a decision: `quiet` when it needed no executor and no early look."""
     metrics.DECISIONS.inc()
-    tracked.decided = decision_inputs(tracked, state) if quiet and tracked.at_rest else None
+    remember = quiet and tracked.at_rest
+    tracked.decided = (decision_inputs(tracked, state), health_facts(tracked)) if remember else None
