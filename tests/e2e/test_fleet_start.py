@@ -138,6 +138,17 @@ def test_first_start_adopts_an_existing_fleet(
                 what="rebuilt after a drift",
             )
             assert operator.metric("dbindex_decisions_total") < decided + 10
+
+            # A restart's settled objects are decided together soon after they arrive, not at
+            # the first resync (runtime/scheduler.Scheduler.add): with a 10-minute resync, all
+            # within a minute (a drift found at once), and still nothing written.
+            operator.env["DBINDEX_RESYNC_INTERVAL"] = "600"
+            operator.restart()
+            deadline = time.monotonic() + 60
+            while operator.metric("dbindex_decisions_total") < TOTAL:
+                assert time.monotonic() < deadline, operator.tail()
+                time.sleep(0.5)
+            assert operator.metric("dbindex_status_patches_total") == 0, operator.tail()
             kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=900s", timeout=960)
         finally:
             operator.stop()

@@ -43,22 +43,18 @@ from dbindex_operator.runtime.executors import base
 logger = logging.getLogger(__name__)
 _SOON = 5.0  # seconds: how soon to look again at objects that wait for something to change
 _DELETING_SOON = 1.0  # ... and at objects being deleted (a Kopf handler is waiting)
+_SETTLED_SOON = 2.0  # ... and at settled objects a restart hands over (see add)
 # The first progress poll of a new build comes this soon: a CIC that waits for a lock waits at
 # its start ("waiting for writers before build"), and the blocker's PID should show at once.
 _FIRST_POLL = 0.2
 
 
-class Services(Protocol):
+class Services(link.Resolver, Protocol):
     """The little a scheduler needs from the operator around it (runtime/fleet.py)."""
 
     config: settings.Settings
     slots: slots.Slots
-    pools: db.Pools
     reporter: reporter.Reporter
-
-    async def resolve(
-        self, namespace: str, ref: specs.ConnectionRef, *, deleting: bool
-    ) -> db.ConnectParams: ...
 
 
 class Scheduler:
@@ -83,11 +79,15 @@ class Scheduler:
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
     def add(self, tracked: tracking.Tracked, *, urgent: bool = True) -> None:
-        """Own an object. Urgent: look at it now; otherwise at the next resync (a restart hands
-        over thousands of objects whose status is already settled: no burst of passes)."""
+        """Own an object. Urgent: look at it now. Else (a restart's settled objects) in one full
+        pass _SETTLED_SOON later for a burst of them; it skips those decided already (resting)."""
         self.objects[tracked.name] = tracked
-        if urgent:
-            self.wake()
+        due = self._clock() + _SETTLED_SOON
+        if not urgent and due < self._next_resync:
+            self._next_resync = due
+        if urgent or due < self._next_pass:
+            self._next_pass = min(self._next_pass, due)
+            self.wake()  # a pass now (at rest: skipped), then the loop waits for the new time
 
     def wake(self) -> None:
         self._wake.set()
