@@ -132,9 +132,22 @@ def direct_db(pg_url: str) -> Iterator[str]:
 
 
 def test_corpus_round_trips_through_the_operator(
-    db: Target, direct_db: str, kube: Kube, kubectl: Kubectl, local_env: dict[str, str]
+    db: Target,
+    direct_db: str,
+    kube: Kube,
+    kubectl: Kubectl,
+    local_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     corpus, schema = FIXTURES / "corpus.sql", FIXTURES / "schema.sql"
+    version = int(sql(db.dsn, "SELECT current_setting('server_version_num')::int AS v")[0]["v"])
+    if version < 150000:
+        # NULLS NOT DISTINCT is PostgreSQL 15's: 14 rejects it (psql) and the operator refuses
+        # it with its own message (test_compat.py); the rest of the corpus is the same.
+        corpus = tmp_path / "corpus-14.sql"
+        text = (FIXTURES / "corpus.sql").read_text()
+        corpus.write_text(re.sub(r"\s*NULLS NOT DISTINCT(?=[;\s])", "", text))
+        assert "NULLS NOT DISTINCT" not in re.sub(r"--.*", "", corpus.read_text())
     for dsn in (direct_db, db.dsn):
         psql(local_env, dsn, "-f", str(schema))
 
