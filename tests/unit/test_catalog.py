@@ -252,3 +252,22 @@ def test_state_arguments(
     targets: list[tuple[str, str, str]], expected: tuple[list[str], ...]
 ) -> None:
     assert catalog.state_arguments(targets) == expected
+
+
+def test_fingerprint_tells_rows_apart() -> None:
+    """runtime/resting.py skips deciding an object at rest only while its row's fingerprint
+    stays the same: any change of a value or of the server version changes it."""
+    base = _row(table_oid=500, relation_oid=900, valid=True, signature='{"method": "btree"}')
+    same = catalog.fingerprint(dict(base), 150004)
+    assert catalog.fingerprint(base, 150004) == same
+    assert len(same) == 16
+    for changed in (
+        {"valid": False},
+        {"signature": '{"method": "hash"}'},
+        {"builder": '{"pid": 7}'},
+        {"table_pages": 1},
+    ):
+        assert catalog.fingerprint({**base, **changed}, 150004) != same, changed
+    assert catalog.fingerprint(base, 160002) != same
+    # Not part of the state's equality: states parsed from different passes compare equal.
+    assert catalog.IndexState(fingerprint=b"a") == catalog.IndexState(fingerprint=b"b")

@@ -14,7 +14,7 @@ from tests.unit.builders import spec_dict
 
 READY = {"observedGeneration": 1, "phase": "Ready", "managed": True}
 STATE = catalog.IndexState(
-    table_oid=5, relation_oid=9, relation_kind="i", on_table=True, valid=True
+    table_oid=5, relation_oid=9, relation_kind="i", on_table=True, valid=True, fingerprint=b"r1"
 )
 
 
@@ -97,13 +97,22 @@ def test_any_changed_input_means_a_decision(change: Callable[[tracking.Tracked],
 
 
 def test_a_changed_catalog_row_means_a_decision() -> None:
-    """core/rowmemo.py gives back the same state object only for an unchanged row; an equal
-    but newly parsed state is decided again too (identity, not equality: never a wrong skip)."""
+    """The row's fingerprint (core/catalog.fingerprint) is compared, not the parsed state: an
+    idle fleet keeps no state per object between passes (memory)."""
     tracked = _tracked()
     resting.remember_decision(tracked, STATE, quiet=True)
 
-    assert not resting.decided_already(tracked, dataclasses.replace(STATE, valid=False))
-    assert not resting.decided_already(tracked, dataclasses.replace(STATE))
+    assert resting.decided_already(tracked, dataclasses.replace(STATE))  # parsed again, same row
+    assert not resting.decided_already(tracked, dataclasses.replace(STATE, fingerprint=b"r2"))
+
+
+def test_a_state_without_a_fingerprint_is_always_decided() -> None:
+    """A partitioned table's state is more than its row (its partition tree): never skipped."""
+    tracked = _tracked()
+    unprinted = dataclasses.replace(STATE, fingerprint=b"")
+    resting.remember_decision(tracked, unprinted, quiet=True)
+
+    assert not resting.decided_already(tracked, unprinted)
 
 
 def test_a_health_pass_that_found_the_same_facts_is_not_a_change() -> None:

@@ -9,6 +9,7 @@ compared as a *signature* of catalog facts (SIGNATURE), never as pg_get_indexdef
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -201,6 +202,9 @@ class IndexState:
     reindex_leftovers: tuple[str, ...] = ()
     partitions: tuple[Any, ...] = ()  # partitions.Node, the table first: for table_kind 'p'
     server_version: int = 0  # server_version_num (db.fetch_states); 0: not known
+    # A digest of the catalog row (and server version) this state was parsed from; empty when
+    # the state is more than its row (a partition tree): see runtime/resting.py.
+    fingerprint: bytes = dataclasses.field(default=b"", compare=False)
 
     @property
     def table_exists(self) -> bool:
@@ -227,6 +231,14 @@ class IndexState:
             and self.relation_oid is not None
             and self.builder.index_relid == self.relation_oid
         )
+
+
+def fingerprint(row: Mapping[str, Any], version: int) -> bytes:
+    """128 bits of BLAKE2b over the row's values and the server version: equal rows give equal
+    fingerprints, different ones (drift, a build, a lock) different ones, barring a collision
+    of 2**-128."""
+    text = repr((version, *row.values())).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def state_from_row(row: Mapping[str, Any]) -> IndexState:

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator.core import catalog, compat, errors, health, partitions, rowmemo, sql
+from dbindex_operator.core import catalog, compat, errors, health, partitions, sql
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime.params import ConnectParams as ConnectParams
 from dbindex_operator.runtime.params import params_from_secret as params_from_secret
@@ -166,17 +166,20 @@ async def fetch_states(
     pool: Any,
     targets: Sequence[tuple[str, str, str]],
     params: ConnectParams,
-    memo: rowmemo.Memo | None = None,
 ) -> list[catalog.IndexState]:
     """One query for every index of the database, and one more for the partition trees of the
     partitioned tables among them (only when there are any). Each state carries the server's
-    version (core/compat.py decides what it allows). With `memo` (the scheduler's; this read's
-    rows are added to it), an unchanged row gives back last pass's state (core/rowmemo.py)."""
+    version (core/compat.py decides what it allows) and its row's fingerprint."""
     version = await server_version(pool, params)
     rows = await _fetch(pool, params, catalog.STATE, *catalog.state_arguments(targets))
-    states, fresh = rowmemo.states(targets, rows, version, memo or {})
-    if memo is not None:
-        memo.update(fresh)
+    states = [
+        dataclasses.replace(
+            catalog.state_from_row(row),
+            server_version=version,
+            fingerprint=catalog.fingerprint(row, version),
+        )
+        for row in rows
+    ]
     roots = sorted({s.table_oid for s in states if s.table_kind == "p" and s.table_oid})
     if not roots:
         return states
@@ -185,7 +188,7 @@ async def fetch_states(
         found.setdefault(row["root"], []).append(row)
     trees = {root: partitions.nodes_from_rows(tree) for root, tree in found.items()}
     return [
-        dataclasses.replace(s, partitions=trees.get(s.table_oid or 0, ()))
+        dataclasses.replace(s, partitions=trees.get(s.table_oid or 0, ()), fingerprint=b"")
         if s.table_kind == "p"
         else s
         for s in states

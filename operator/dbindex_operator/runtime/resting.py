@@ -4,7 +4,7 @@ An idle fleet's resync pass re-decided every object every DBINDEX_RESYNC_INTERVA
 nearly all of them, what it concluded a minute before (issue #15 section 4: idle CPU). After a
 decision that needed no executor and left the object at rest, the scheduler keeps the exact
 objects the decision read; the next pass skips the object while all of them are the same ones.
-Drift still shows: a changed catalog row is a new IndexState (core/rowmemo.py), a changed object
+Drift still shows: a changed catalog row has a new fingerprint (core/catalog.py), a changed object
 a new spec or status, a health pass a new health, so any change means a decision as before.
 """
 
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from dbindex_operator.core import catalog
 from dbindex_operator.runtime import metrics, tracking
 
 
-def decision_inputs(tracked: tracking.Tracked, state: Any) -> tuple[Any, ...]:
+def decision_inputs(tracked: tracking.Tracked) -> tuple[Any, ...]:
     """What plan.decide and the report of its outcome read for an object at rest, but its
-    health. All are replaced, never changed in place (the state by core/rowmemo.py only when its
-    row changed), so the same objects mean the same decision."""
+    catalog row and health. All are replaced, never changed in place, so the same objects mean
+    the same decision."""
     return (
-        state,
         tracked.spec,
         tracked.desired,
         tracked.status,
@@ -47,19 +47,25 @@ def health_facts(tracked: tracking.Tracked) -> dict[str, Any] | None:
     return None if health is None else {k: v for k, v in health.items() if k != "checkedAt"}
 
 
-def decided_already(tracked: tracking.Tracked, state: Any) -> bool:
+def decided_already(tracked: tracking.Tracked, state: catalog.IndexState) -> bool:
     """At rest, and nothing the last decision read has changed since: deciding again would
     conclude the same and write nothing (an idle fleet's resync pass, issue #15 section 4)."""
     last = tracked.decided
-    if last is None or not tracked.at_rest:
+    if last is None or not tracked.at_rest or not state.fingerprint:
         return False
-    inputs, health = last
-    now = decision_inputs(tracked, state)
-    return all(a is b for a, b in zip(inputs, now, strict=True)) and health == health_facts(tracked)
+    row, inputs, health = last
+    now = decision_inputs(tracked)
+    return (
+        row == state.fingerprint
+        and all(a is b for a, b in zip(inputs, now, strict=True))
+        and health == health_facts(tracked)
+    )
 
 
-def remember_decision(tracked: tracking.Tracked, state: Any, *, quiet: bool) -> None:
+def remember_decision(tracked: tracking.Tracked, state: catalog.IndexState, *, quiet: bool) -> None:
     """After a decision: `quiet` when it needed no executor and no early look."""
     metrics.DECISIONS.inc()
     remember = quiet and tracked.at_rest
-    tracked.decided = (decision_inputs(tracked, state), health_facts(tracked)) if remember else None
+    tracked.decided = (
+        (state.fingerprint, decision_inputs(tracked), health_facts(tracked)) if remember else None
+    )

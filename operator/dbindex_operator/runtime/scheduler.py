@@ -21,7 +21,6 @@ from dbindex_operator.core import (
     errors,
     parallelism,
     plan,
-    rowmemo,
     settings,
     slots,
     status,
@@ -74,7 +73,6 @@ class Scheduler:
         # (table oid, pages) of each build this worker runs now, by object name: their chains
         # count when deciding which new builds run without parallel workers.
         self._running: dict[str, tuple[int | None, int]] = {}
-        self._rows: rowmemo.Memo = {}  # last pass's parsed catalog rows
         self.link = link.DatabaseLink(services, namespace, ref)
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
 
@@ -178,7 +176,7 @@ class Scheduler:
         targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
         states: list[catalog.IndexState] = []
         if idle:
-            states = await db.fetch_states(ctx.pool, targets, ctx.params, self._rows)
+            states = await db.fetch_states(ctx.pool, targets, ctx.params)
             metrics.CATALOG_QUERIES.labels("state").inc()
             await watching.first_look(ctx.pool, ctx.params, idle, self.config)
         self._failures = 0
@@ -206,7 +204,6 @@ class Scheduler:
             soon |= not self._start(ctx, executor, state, serial)
         if full:
             self._next_resync = self._clock() + self.config.resync_interval
-            self._rows = rowmemo.keep(self._rows, targets)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = min(self._clock() + delay, self._next_resync)
         due = tracking.next_due(self.objects.values(), self._clock())

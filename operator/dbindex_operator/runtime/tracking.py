@@ -102,7 +102,7 @@ class Tracked:
     last_report: tuple[int, Any] | None = None  # (generation, status.Report) last submitted
     patched_at: float = -1e9
     pending_since: float = 0.0  # loop time a status write became pending (writer.py)
-    decided: tuple[Any, Any] | None = None  # what the decision that left it at rest read
+    decided: tuple[Any, ...] | None = None  # what the decision that left it at rest read
 
     @property
     def key(self) -> ObjectKey:
