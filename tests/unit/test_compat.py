@@ -150,6 +150,18 @@ def _facts(scans: int, last_scan: str | None) -> health.Facts:
                 "checkedAt": "2026-12-03T11:59:00Z",
                 "scansUnchangedSince": "2026-12-03T11:00:00Z",
             },
+            _facts(6, "2026-12-03T11:59:00Z"),
+            "2026-12-03T11:59:00Z",
+            False,
+            id="16-scanned-in-the-second-of-the-last-look",
+        ),
+        pytest.param(
+            {
+                "scans": 5,
+                "scansSince": "2026-01-01T00:00:00Z",
+                "checkedAt": "2026-12-03T11:59:00Z",
+                "scansUnchangedSince": "2026-12-03T11:00:00Z",
+            },
             _facts(6, "2026-10-01T00:00:00Z"),
             "2026-12-03T12:00:00Z",
             False,

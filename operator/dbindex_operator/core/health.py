@@ -151,8 +151,11 @@ def status(
         facts.scans_since
     )
     unchanged_since = stamp if changed else str(previous.get("scansUnchangedSince") or stamp)
+    # Both times are whole seconds: a scan in the very second of our last look is after it
+    # when the count moved since (the PostgreSQL 17 and 18 matrix runs caught that case).
+    looked = str(previous.get("checkedAt") or "")
     if facts.last_scan is not None and (
-        not previous or facts.last_scan > str(previous.get("checkedAt") or "")
+        not previous or facts.last_scan > looked or (changed and facts.last_scan == looked)
     ):
         unchanged_since = facts.last_scan  # never earlier than what we already observed
     since = datetime.datetime.fromisoformat(unchanged_since.replace("Z", "+00:00"))
