@@ -163,9 +163,7 @@ async def _close_pool(pool: Any) -> None:
 
 
 async def fetch_states(
-    pool: Any,
-    targets: Sequence[tuple[str, str, str]],
-    params: ConnectParams,
+    pool: Any, targets: Sequence[tuple[str, str, str]], params: ConnectParams
 ) -> list[catalog.IndexState]:
     """One query for every index of the database, and one more for the partition trees of the
     partitioned tables among them (only when there are any). Each state carries the server's

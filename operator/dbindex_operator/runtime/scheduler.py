@@ -173,9 +173,9 @@ class Scheduler:
             for t in self.objects.values()
             if t.job is None and t.spec is not None and (full or not t.at_rest)
         ]
-        targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
         states: list[catalog.IndexState] = []
         if idle:
+            targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
             states = await db.fetch_states(ctx.pool, targets, ctx.params)
             metrics.CATALOG_QUERIES.labels("state").inc()
             await watching.first_look(ctx.pool, ctx.params, idle, self.config)
