@@ -82,6 +82,10 @@ def _identity() -> str:
 
 
 def run(args: argparse.Namespace, options: peering.Options) -> int:
+    from dbindex_operator.runtime import allocator
+
+    # Before any thread starts (runtime/allocator.py): two arenas instead of up to 8 per core.
+    allocator.limit_arenas(2)
     import kopf
 
     level = getattr(logging, args.log_level.upper())

@@ -14,6 +14,7 @@ from typing import Any
 from dbindex_operator.core import errors, settings, slots, status
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime import (
+    allocator,
     db,
     kube,
     metrics,
@@ -25,6 +26,8 @@ from dbindex_operator.runtime import (
 )
 
 logger = logging.getLogger(__name__)
+# Seconds between malloc_trim calls (runtime/allocator.py): a few milliseconds each.
+TRIM_INTERVAL = 30.0
 _SPEC_BOUND = ("build", "replace")  # work that builds what one generation of the spec says
 
 
@@ -58,12 +61,14 @@ class Fleet:
     def start(self) -> None:
         self.writer.start()
         self._gauges = asyncio.create_task(self._count_phases_forever(), name="phase-gauges")
+        self._trimming = asyncio.create_task(allocator.trim_forever(TRIM_INTERVAL), name="trim")
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.schedulers.values()), return_exceptions=True)
         await self.writer.stop()
         await self.pools.close()
         self._gauges.cancel()
+        self._trimming.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self.reporter.close()
 
