@@ -62,7 +62,20 @@ def test_a_window_that_opens_starts_the_build(db: Target, kube: Kube) -> None:
     assert index_facts(db.dsn, "t_id") is not None
 
 
+# An index key that sleeps 1 s on every 200,000th row: a build on `big` lasts at least 15 s
+# whatever the machine's speed, so the 6-s window below always closes on a running build (with
+# md5 alone a quiet CI machine finished the build as the window closed, and nothing was cancelled).
+SLOW_KEY = """
+CREATE FUNCTION slow_key(id bigint, k text) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+    IF id % 200000 = 0 THEN PERFORM pg_sleep(1); END IF;
+    RETURN md5(k || id::text);
+END $$
+"""
+
+
 def test_cancel_outside_window_cancels_and_cleans_up(big_db: Target, kube: Kube) -> None:
+    sql(big_db.dsn, SLOW_KEY)
     while datetime.datetime.now(UTC).second > 30:  # room in this minute for the window
         time.sleep(1)
     now = datetime.datetime.now(UTC)
@@ -78,7 +91,7 @@ def test_cancel_outside_window_cancels_and_cleans_up(big_db: Target, kube: Kube)
         {
             "connection": connection(),
             "table": "big",
-            "columns": [{"expression": "md5(k || id::text)"}],
+            "columns": [{"expression": "slow_key(id, k)"}],
             "build": SLOW_BUILD,
             "window": window,
         },
