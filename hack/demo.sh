@@ -139,8 +139,12 @@ fi
 # shellcheck disable=SC1091
 . "$state_dir/env"
 export DBINDEX_DEMO_STATE=$state_dir
-psql_bin=psql
+# A path, never the bare name: the function below is called psql, and a bare "psql" in it would
+# call itself forever (bash grew to 22 GB and was OOM-killed with PostgreSQL 14-18, whose
+# hack/install-pg.sh server packages ship no psql of their own).
+psql_bin=$(type -P psql || true)
 [ ! -x "$PG_BINDIR/psql" ] || psql_bin="$PG_BINDIR/psql"
+[ -n "$psql_bin" ] || die "no psql: neither in $PG_BINDIR nor on PATH"
 psql() { PGOPTIONS="-c client_min_messages=warning" "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$@"; }
 log_dir="$state_dir/logs"
 mkdir -p "$log_dir"
