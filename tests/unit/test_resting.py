@@ -18,6 +18,12 @@ STATE = catalog.IndexState(
 )
 
 
+def _skips(tracked: tracking.Tracked, state: catalog.IndexState) -> bool:
+    """What the scheduler's pass does with the row `state` was parsed from: skip it, unparsed
+    (db.fetch_changed_states returns None for a row with the resting fingerprint)."""
+    return resting.resting_row(tracked) == state.fingerprint
+
+
 def _tracked() -> tracking.Tracked:
     body = {
         "metadata": {
@@ -36,11 +42,24 @@ def test_an_unchanged_object_at_rest_is_not_decided_again() -> None:
     tracked = _tracked()
     resting.remember_decision(tracked, STATE, quiet=True)
 
-    assert resting.decided_already(tracked, STATE)
+    assert _skips(tracked, STATE)
 
 
 def test_nothing_remembered_nothing_skipped() -> None:
-    assert not resting.decided_already(_tracked(), STATE)
+    assert not _skips(_tracked(), STATE)
+    assert resting.resting_row(_tracked()) is None
+
+
+def test_at_rest_its_row_fingerprint_is_the_one_not_to_parse() -> None:
+    """db.fetch_changed_states skips parsing a row with this fingerprint (an idle fleet's
+    resync parsed 10,000 rows a minute to decide nothing)."""
+    tracked = _tracked()
+    resting.remember_decision(tracked, STATE, quiet=True)
+
+    assert resting.resting_row(tracked) == b"r1"
+    assert not resting.changed_meanwhile(tracked, b"r1")
+    tracked.status = dict(READY)  # say a status event during the catalog query
+    assert resting.changed_meanwhile(tracked, b"r1")  # the scheduler resyncs at once
 
 
 def test_a_decision_that_wants_another_look_is_not_remembered() -> None:
@@ -48,7 +67,7 @@ def test_a_decision_that_wants_another_look_is_not_remembered() -> None:
     resting.remember_decision(tracked, STATE, quiet=False)
 
     assert tracked.decided is None
-    assert not resting.decided_already(tracked, STATE)
+    assert not _skips(tracked, STATE)
 
 
 def test_an_object_not_at_rest_is_not_remembered() -> None:
@@ -93,7 +112,8 @@ def test_any_changed_input_means_a_decision(change: Callable[[tracking.Tracked],
 
     change(tracked)
 
-    assert not resting.decided_already(tracked, STATE)
+    assert not _skips(tracked, STATE)
+    assert resting.resting_row(tracked) is None  # so its row is parsed and decided again
 
 
 def test_a_changed_catalog_row_means_a_decision() -> None:
@@ -102,8 +122,8 @@ def test_a_changed_catalog_row_means_a_decision() -> None:
     tracked = _tracked()
     resting.remember_decision(tracked, STATE, quiet=True)
 
-    assert resting.decided_already(tracked, dataclasses.replace(STATE))  # parsed again, same row
-    assert not resting.decided_already(tracked, dataclasses.replace(STATE, fingerprint=b"r2"))
+    assert _skips(tracked, dataclasses.replace(STATE))  # parsed again, same row
+    assert not _skips(tracked, dataclasses.replace(STATE, fingerprint=b"r2"))
 
 
 def test_a_state_without_a_fingerprint_is_always_decided() -> None:
@@ -112,7 +132,8 @@ def test_a_state_without_a_fingerprint_is_always_decided() -> None:
     unprinted = dataclasses.replace(STATE, fingerprint=b"")
     resting.remember_decision(tracked, unprinted, quiet=True)
 
-    assert not resting.decided_already(tracked, unprinted)
+    assert not _skips(tracked, unprinted)
+    assert resting.resting_row(tracked) is None
 
 
 def test_a_health_pass_that_found_the_same_facts_is_not_a_change() -> None:
@@ -122,6 +143,7 @@ def test_a_health_pass_that_found_the_same_facts_is_not_a_change() -> None:
     resting.remember_decision(tracked, STATE, quiet=True)
 
     tracked.health = {"sizeBytes": 8192, "scans": 3, "checkedAt": "2026-12-03T10:10:00Z"}
-    assert resting.decided_already(tracked, STATE)
+    assert _skips(tracked, STATE)
+    assert resting.resting_row(tracked) == b"r1"
     tracked.health = {"sizeBytes": 8192, "scans": 4, "checkedAt": "2026-12-03T10:20:00Z"}
-    assert not resting.decided_already(tracked, STATE)
+    assert not _skips(tracked, STATE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -236,12 +237,15 @@ class IndexState:
 def fingerprint(row: Mapping[str, Any], version: int) -> bytes:
     """128 bits of BLAKE2b over the row's values and the server version: equal rows give equal
     fingerprints, different ones (drift, a build, a lock) different ones, barring a collision
-    of 2**-128."""
-    text = repr((version, *row.values())).encode()
-    return hashlib.blake2b(text, digest_size=16).digest()
+    of 2**-128. The values are pickled, not repr'd: they are str, bytes, int, bool, None and
+    lists of those, which pickle writes the same way every time, at half repr's cost."""
+    data = pickle.dumps((version, *row.values()), protocol=5)
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def state_from_row(row: Mapping[str, Any]) -> IndexState:
+def state_from_row(
+    row: Mapping[str, Any], *, server_version: int = 0, fingerprint: bytes = b""
+) -> IndexState:
     signature = row["signature"]
     builder = row["builder"]
     relkind = row["relation_kind"]
@@ -270,6 +274,8 @@ def state_from_row(row: Mapping[str, Any]) -> IndexState:
         builder=None
         if builder is None
         else Progress.from_row(json.loads(builder) if isinstance(builder, str) else builder),
+        server_version=server_version,
+        fingerprint=fingerprint,
     )
 
 

@@ -168,17 +168,31 @@ async def fetch_states(
     """One query for every index of the database, and one more for the partition trees of the
     partitioned tables among them (only when there are any). Each state carries the server's
     version (core/compat.py decides what it allows) and its row's fingerprint."""
+    states = await fetch_changed_states(pool, targets, params, ())
+    return [state for state in states if state is not None]  # none rests: one per target
+
+
+async def fetch_changed_states(
+    pool: Any,
+    targets: Sequence[tuple[str, str, str]],
+    params: ConnectParams,
+    resting: Sequence[bytes | None],
+) -> list[catalog.IndexState | None]:
+    """fetch_states, but None for the i-th target when its row's fingerprint is resting[i]:
+    the row its last decision read, which need not be parsed again to be skipped (an idle
+    fleet's resync pass, runtime/resting.py)."""
     version = await server_version(pool, params)
     rows = await _fetch(pool, params, catalog.STATE, *catalog.state_arguments(targets))
-    states = [
-        dataclasses.replace(
-            catalog.state_from_row(row),
-            server_version=version,
-            fingerprint=catalog.fingerprint(row, version),
+    states: list[catalog.IndexState | None] = []
+    for position, row in enumerate(rows):
+        digest = catalog.fingerprint(row, version)
+        rests = position < len(resting) and resting[position] == digest
+        states.append(
+            None
+            if rests
+            else catalog.state_from_row(row, server_version=version, fingerprint=digest)
         )
-        for row in rows
-    ]
-    roots = sorted({s.table_oid for s in states if s.table_kind == "p" and s.table_oid})
+    roots = sorted({s.table_oid for s in states if s and s.table_kind == "p" and s.table_oid})
     if not roots:
         return states
     found: dict[int, list[Any]] = {}
@@ -187,7 +201,7 @@ async def fetch_states(
     trees = {root: partitions.nodes_from_rows(tree) for root, tree in found.items()}
     return [
         dataclasses.replace(s, partitions=trees.get(s.table_oid or 0, ()), fingerprint=b"")
-        if s.table_kind == "p"
+        if s is not None and s.table_kind == "p"
         else s
         for s in states
     ]

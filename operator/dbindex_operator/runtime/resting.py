@@ -3,7 +3,9 @@
 An idle fleet's resync pass re-decided every object every DBINDEX_RESYNC_INTERVAL to conclude, for
 nearly all of them, what it concluded a minute before (issue #15 section 4: idle CPU). After a
 decision that needed no executor and left the object at rest, the scheduler keeps the exact
-objects the decision read; the next pass skips the object while all of them are the same ones.
+objects the decision read; the next pass skips the object while all of them are the same ones,
+and does not even parse its catalog row (db.fetch_changed_states compares the row's fingerprint
+first: parsing 10,000 rows a minute to decide nothing was most of an idle fleet's CPU).
 Drift still shows: a changed catalog row has a new fingerprint (core/catalog.py), a changed object
 a new spec or status, a health pass a new health, so any change means a decision as before.
 """
@@ -47,19 +49,25 @@ def health_facts(tracked: tracking.Tracked) -> dict[str, Any] | None:
     return None if health is None else {k: v for k, v in health.items() if k != "checkedAt"}
 
 
-def decided_already(tracked: tracking.Tracked, state: catalog.IndexState) -> bool:
-    """At rest, and nothing the last decision read has changed since: deciding again would
-    conclude the same and write nothing (an idle fleet's resync pass, issue #15 section 4)."""
+def resting_row(tracked: tracking.Tracked) -> bytes | None:
+    """The fingerprint of the catalog row its last decision read, while it is at rest and
+    nothing else that decision read has changed; None otherwise. A pass finding the same row
+    again would conclude the same and write nothing, so it need not even parse the row
+    (db.fetch_changed_states)."""
     last = tracked.decided
-    if last is None or not tracked.at_rest or not state.fingerprint:
-        return False
+    if last is None or not tracked.at_rest:
+        return None
     row, inputs, health = last
     now = decision_inputs(tracked)
-    return (
-        row == state.fingerprint
-        and all(a is b for a, b in zip(inputs, now, strict=True))
-        and health == health_facts(tracked)
-    )
+    if not row or health != health_facts(tracked):
+        return None
+    return row if all(a is b for a, b in zip(inputs, now, strict=True)) else None
+
+
+def changed_meanwhile(tracked: tracking.Tracked, row: bytes | None) -> bool:
+    """Its row was skipped unparsed as `row` (resting_row before the catalog query), but what it
+    rests on changed during the query: the pass cannot decide it, the next one must."""
+    return resting_row(tracked) != row
 
 
 def remember_decision(tracked: tracking.Tracked, state: catalog.IndexState, *, quiet: bool) -> None:

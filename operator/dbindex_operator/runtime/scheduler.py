@@ -70,8 +70,7 @@ class Scheduler:
         self._next_poll = 0.0
         self._next_health = 0.0
         self._closed = False
-        # (table oid, pages) of each build this worker runs now, by object name: their chains
-        # count when deciding which new builds run without parallel workers.
+        # (table oid, pages) of this worker's running builds by object, for parallelism.chains
         self._running: dict[str, tuple[int | None, int]] = {}
         self.link = link.DatabaseLink(services, namespace, ref)
         self._task = asyncio.create_task(self._run(), name=f"db:{namespace}/{ref.secret_name}")
@@ -173,18 +172,21 @@ class Scheduler:
             for t in self.objects.values()
             if t.job is None and t.spec is not None and (full or not t.at_rest)
         ]
-        states: list[catalog.IndexState] = []
+        rested = [resting.resting_row(t) for t in idle]  # rows that need no decision
+        rows: list[catalog.IndexState | None] = []
         if idle:
             targets = [(t.spec.schema, t.spec.table, t.spec.name) for t in idle if t.spec]
-            states = await db.fetch_states(ctx.pool, targets, ctx.params)
+            rows = await db.fetch_changed_states(ctx.pool, targets, ctx.params, rested)
             metrics.CATALOG_QUERIES.labels("state").inc()
             await watching.first_look(ctx.pool, ctx.params, idle, self.config)
         self._failures = 0
-        soon = deleting = False
+        soon = deleting = meanwhile = False
         ddl: list[tuple[base.Executor, catalog.IndexState]] = []
-        for tracked, state in zip(idle, states, strict=True):
-            if not self._owns(tracked) or resting.decided_already(tracked, state):
-                continue  # deleted while we read the catalog, or nothing changed for it
+        for tracked, row, state in zip(idle, rested, rows, strict=True):
+            if state is None:  # at rest on this very row: unless it changed during the query
+                meanwhile |= resting.changed_meanwhile(tracked, row)
+            if state is None or not self._owns(tracked):
+                continue  # at rest, or deleted while we read the catalog
             if tracked.deletion is not None:
                 deleting = True
                 executor = deletion.step(ctx, tracked, state)
@@ -197,13 +199,14 @@ class Scheduler:
             elif executor is not None:
                 base.launch(executor, self.wake)
         # core/parallelism.py: builds beside a dominating chain run without parallel workers.
+        states = [state for state in rows if state is not None]
         builds = parallelism.chains([s for _, s in ddl], states, list(self._running.values()))
         weights = parallelism.chain_weights(builds)
         serial = parallelism.serial_tables(weights, self.services.slots.per_database)
         for executor, state in parallelism.build_order(ddl, lambda item: item[1]):
             soon |= not self._start(ctx, executor, state, serial)
-        if full:
-            self._next_resync = self._clock() + self.config.resync_interval
+        if full or meanwhile:  # what changed during the query is decided by the next pass
+            self._next_resync = self._clock() + (0.0 if meanwhile else self.config.resync_interval)
         delay = _DELETING_SOON if deleting else _SOON if soon else self.config.resync_interval
         self._next_pass = min(self._clock() + delay, self._next_resync)
         due = tracking.next_due(self.objects.values(), self._clock())
