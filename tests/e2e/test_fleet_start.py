@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import new_namespace
 from tests.e2e.conftest import TEST_SETTINGS, Kube, Operator, connection
 from tests.harness import pg
@@ -66,6 +68,7 @@ def _wait_passes(operator: Operator, passes: int, timeout: float = 300) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.usefixtures("crd")  # it applies DatabaseIndex objects: run alone, it installs it
 def test_first_start_adopts_an_existing_fleet(
     database: str, kubectl: Kubectl, kube: Kube, local_env: dict[str, str], tmp_path: Path
 ) -> None:
