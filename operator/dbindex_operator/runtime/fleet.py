@@ -16,6 +16,7 @@ from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime import (
     allocator,
     db,
+    garbage,
     kube,
     metrics,
     object_series,
@@ -62,6 +63,7 @@ class Fleet:
         self.writer.start()
         self._gauges = asyncio.create_task(self._count_phases_forever(), name="phase-gauges")
         self._trimming = asyncio.create_task(allocator.trim_forever(TRIM_INTERVAL), name="trim")
+        self._collecting = asyncio.create_task(garbage.collect_forever(), name="gc")
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.schedulers.values()), return_exceptions=True)
@@ -69,6 +71,7 @@ class Fleet:
         await self.pools.close()
         self._gauges.cancel()
         self._trimming.cancel()
+        self._collecting.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self.reporter.close()
 
