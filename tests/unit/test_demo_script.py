@@ -3,11 +3,8 @@ PostgreSQL of the environment ships none (the server-only packages of majors oth
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 DEMO = Path(__file__).resolve().parents[2] / "hack" / "demo.sh"
 
@@ -25,7 +22,6 @@ def _psql_block() -> str:
     return "\n".join(lines[start : end + 1])
 
 
-@pytest.mark.skipif(shutil.which("psql") is None, reason="needs a psql on PATH")
 def test_psql_wrapper_without_psql_in_pg_bindir_runs_the_one_on_path(tmp_path: Path) -> None:
     # With `psql_bin=psql` the function called itself until bash was OOM-killed (22 GB): the
     # memory limit and the timeout turn that into a quick failure here.
