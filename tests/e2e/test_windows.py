@@ -46,6 +46,10 @@ def test_outside_the_window_it_waits_with_the_next_start(db: Target, kube: Kube)
 
 def test_a_window_that_opens_starts_the_build(db: Target, kube: Kube) -> None:
     sql(db.dsn, "CREATE TABLE t (id int)")
+    # The window opens at the next minute: leave at least 20 s before it, so the object is seen
+    # Waiting first (a CI run created it at :58 and the window opened before the first poll).
+    while datetime.datetime.now(UTC).second > 40:
+        time.sleep(1)
     opens = (datetime.datetime.now(UTC) + datetime.timedelta(minutes=1)).replace(
         second=0, microsecond=0
     )
