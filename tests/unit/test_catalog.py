@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator.core import catalog
+from dbindex_operator.core import catalog, catalog_rows
 
 _BUILDER = {
     "pid": 77,
@@ -169,7 +169,7 @@ def _row(**fields: Any) -> dict[str, Any]:
     ],
 )
 def test_state_from_row(row: dict[str, Any], expected: catalog.IndexState) -> None:
-    assert catalog.state_from_row(row) == expected
+    assert catalog_rows.state_from_row(row) == expected
 
 
 @pytest.mark.parametrize(
@@ -258,8 +258,8 @@ def test_fingerprint_tells_rows_apart() -> None:
     """runtime/resting.py skips deciding an object at rest only while its row's fingerprint
     stays the same: any change of a value or of the server version changes it."""
     base = _row(table_oid=500, relation_oid=900, valid=True, signature='{"method": "btree"}')
-    same = catalog.fingerprint(dict(base), 150004)
-    assert catalog.fingerprint(base, 150004) == same
+    same = catalog_rows.fingerprint(dict(base), 150004)
+    assert catalog_rows.fingerprint(base, 150004) == same
     assert len(same) == 16
     for changed in (
         {"valid": False},
@@ -267,7 +267,7 @@ def test_fingerprint_tells_rows_apart() -> None:
         {"builder": '{"pid": 7}'},
         {"table_pages": 1},
     ):
-        assert catalog.fingerprint({**base, **changed}, 150004) != same, changed
-    assert catalog.fingerprint(base, 160002) != same
+        assert catalog_rows.fingerprint({**base, **changed}, 150004) != same, changed
+    assert catalog_rows.fingerprint(base, 160002) != same
     # Not part of the state's equality: states parsed from different passes compare equal.
     assert catalog.IndexState(fingerprint=b"a") == catalog.IndexState(fingerprint=b"b")

@@ -117,7 +117,7 @@ def test_any_changed_input_means_a_decision(change: Callable[[tracking.Tracked],
 
 
 def test_a_changed_catalog_row_means_a_decision() -> None:
-    """The row's fingerprint (core/catalog.fingerprint) is compared, not the parsed state: an
+    """The row's fingerprint (core/catalog_rows.fingerprint) is compared, not the parsed state: an
     idle fleet keeps no state per object between passes (memory)."""
     tracked = _tracked()
     resting.remember_decision(tracked, STATE, quiet=True)

@@ -4,14 +4,12 @@ One query (STATE) answers, for every index of one database at once: does the tab
 a relation of the index's name exist, is it an index on that table, valid, ready, what is its
 definition, and is some backend running CREATE INDEX on the table right now. The definition is
 compared as a *signature* of catalog facts (SIGNATURE), never as pg_get_indexdef text.
+Its rows become IndexStates in catalog_rows.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -234,51 +232,6 @@ class IndexState:
         )
 
 
-def fingerprint(row: Mapping[str, Any], version: int) -> bytes:
-    """128 bits of BLAKE2b over the row's values and the server version: equal rows give equal
-    fingerprints, different ones (drift, a build, a lock) different ones, barring a collision
-    of 2**-128. The values are pickled, not repr'd: they are str, bytes, int, bool, None and
-    lists of those, which pickle writes the same way every time, at half repr's cost."""
-    data = pickle.dumps((version, *row.values()), protocol=5)
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def state_from_row(
-    row: Mapping[str, Any], *, server_version: int = 0, fingerprint: bytes = b""
-) -> IndexState:
-    signature = row["signature"]
-    builder = row["builder"]
-    relkind = row["relation_kind"]
-    table_kind = row["table_kind"]
-    return IndexState(
-        table_oid=row["table_oid"],
-        table_pages=int(row["table_pages"] or 0),
-        table_kind=table_kind.decode() if isinstance(table_kind, bytes) else table_kind,
-        relation_oid=row["relation_oid"],
-        relation_kind=relkind.decode() if isinstance(relkind, bytes) else relkind,
-        on_table=bool(row["on_table"]),
-        valid=bool(row["valid"]),
-        definition=row["definition"],
-        locked_by=row.get("locked_by"),
-        constraint_kind=_char(row.get("constraint_kind")),
-        replica_identity=bool(row.get("replica_identity")),
-        clustered=bool(row.get("clustered")),
-        comment=row.get("comment"),
-        stat_targets=tuple((int(a), int(b)) for a, b in json_value(row.get("stat_targets")) or ()),
-        replacement_oid=row.get("replacement_oid"),
-        replacement_valid=bool(row.get("replacement_valid")),
-        replacement_signature=json_value(row.get("replacement_signature")),
-        retired_oid=row.get("retired_oid"),
-        reindex_leftovers=tuple(json_value(row.get("reindex_leftovers")) or ()),
-        signature=json.loads(signature) if isinstance(signature, str) else signature,
-        builder=None
-        if builder is None
-        else Progress.from_row(json.loads(builder) if isinstance(builder, str) else builder),
-        server_version=server_version,
-        fingerprint=fingerprint,
-    )
-
-
 def state_arguments(
     targets: Sequence[tuple[str, str, str]],
 ) -> tuple[list[str], ...]:
@@ -291,12 +244,3 @@ def state_arguments(
         [names.retired(t[2]) for t in targets],
         [names.reindex_leftovers(t[2]) for t in targets],
     )
-
-
-def json_value(value: Any) -> Any:
-    """asyncpg returns json columns as text."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _char(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from dbindex_operator.core import actions, catalog, definitions, names
+from dbindex_operator.core import actions, catalog, catalog_rows, definitions, names
 from dbindex_operator.core import spec as specs
 
 # $1: partitioned table oids. Every table of each partition tree (the table itself first), its
@@ -263,9 +263,9 @@ def nodes_from_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[Node, ...]:
                 parent=None if i.get("parent") is None else int(i["parent"]),
                 signature=i.get("signature"),
             )
-            for i in catalog.json_value(row["indexes"]) or ()
+            for i in catalog_rows.json_value(row["indexes"]) or ()
         )
-        builder = catalog.json_value(row["builder"])
+        builder = catalog_rows.json_value(row["builder"])
         result.append(
             Node(
                 oid=int(row["relid"]),
@@ -276,7 +276,7 @@ def nodes_from_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[Node, ...]:
                 pages=max(int(row["relpages"] or 0), 0),
                 indexes=indexes,
                 builder=None if builder is None else catalog.Progress.from_row(builder),
-                key=tuple(catalog.json_value(row["partition_key"]) or ()),
+                key=tuple(catalog_rows.json_value(row["partition_key"]) or ()),
             )
         )
     return tuple(result)

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from dbindex_operator.core import catalog, compat, errors, health, partitions, sql
+from dbindex_operator.core import catalog, catalog_rows, compat, errors, health, partitions, sql
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime.params import ConnectParams as ConnectParams
 from dbindex_operator.runtime.params import params_from_secret as params_from_secret
@@ -185,12 +185,12 @@ async def fetch_changed_states(
     rows = await _fetch(pool, params, catalog.STATE, *catalog.state_arguments(targets))
     states: list[catalog.IndexState | None] = []
     for position, row in enumerate(rows):
-        digest = catalog.fingerprint(row, version)
+        digest = catalog_rows.fingerprint(row, version)
         rests = position < len(resting) and resting[position] == digest
         states.append(
             None
             if rests
-            else catalog.state_from_row(row, server_version=version, fingerprint=digest)
+            else catalog_rows.state_from_row(row, server_version=version, fingerprint=digest)
         )
     roots = sorted({s.table_oid for s in states if s and s.table_kind == "p" and s.table_oid})
     if not roots:
