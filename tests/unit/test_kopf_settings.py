@@ -10,7 +10,7 @@ from dbindex_operator.runtime import handlers
 
 def _tuned() -> kopf.OperatorSettings:
     tuned = kopf.OperatorSettings()
-    handlers.tune(tuned, config.KOPF_PREFIX, config.FINALIZER)
+    handlers.tune(tuned, config.FINALIZER)
     return tuned
 
 
@@ -26,4 +26,19 @@ def test_kopf_keeps_no_bookkeeping_of_its_own_in_our_objects() -> None:
     tuned = _tuned()
     assert tuned.persistence.finalizer != config.FINALIZER
     assert isinstance(tuned.persistence.diffbase_storage, handlers._NoDiffBase)
+    assert isinstance(tuned.persistence.progress_storage, handlers._NoProgress)
     assert tuned.queueing.idle_timeout == 1.0
+
+
+def test_kopf_is_given_no_essence_to_clean_and_no_progress_to_keep() -> None:
+    """What Kopf asks of the two storages in each event's cycle costs nothing and keeps
+    nothing: no deep copy of an essence, no annotation read or written."""
+    progress = handlers._NoProgress()
+    essence = kopf.BodyEssence(metadata={"annotations": {"kopf.dbindex.dev/x": "{}"}})
+    assert progress.clear(essence=essence) is essence
+    body = kopf.Body({"metadata": {"name": "a", "annotations": {"kopf.dbindex.dev/x": "{}"}}})
+    patch = kopf.Patch()
+    assert progress.fetch(key=kopf.HandlerId("h"), body=body) is None
+    progress.touch(body=body, patch=patch, value="x")
+    progress.purge(key=kopf.HandlerId("h"), body=body, patch=patch)
+    assert not patch

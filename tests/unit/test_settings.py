@@ -189,8 +189,7 @@ def test_from_env_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_names_live_under_the_api_group() -> None:
-    assert (
-        settings.FINALIZER,
-        settings.RETRY_ANNOTATION,
-        settings.KOPF_PREFIX,
-    ) == ("dbindex.dev/finalizer", "dbindex.dev/retry", "kopf.dbindex.dev")
+    assert (settings.FINALIZER, settings.RETRY_ANNOTATION) == (
+        "dbindex.dev/finalizer",
+        "dbindex.dev/retry",
+    )

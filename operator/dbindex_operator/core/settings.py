@@ -20,7 +20,6 @@ PLURAL = "databaseindexes"
 KIND = "DatabaseIndex"
 FINALIZER = f"{GROUP}/finalizer"
 RETRY_ANNOTATION = f"{GROUP}/retry"
-KOPF_PREFIX = f"kopf.{GROUP}"  # Kopf's own bookkeeping annotations
 
 
 @dataclasses.dataclass(frozen=True)
