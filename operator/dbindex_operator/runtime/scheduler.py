@@ -42,7 +42,7 @@ from dbindex_operator.runtime.executors import base
 logger = logging.getLogger(__name__)
 _SOON = 5.0  # seconds: how soon to look again at objects that wait for something to change
 _DELETING_SOON = 1.0  # ... and at objects being deleted (a Kopf handler is waiting)
-_SETTLED_SOON = 1.0  # ... and at settled objects a restart hands over (see add)
+_SETTLED_SOON = 2.0  # ... and at settled objects a restart hands over (see add)
 # The first progress poll of a new build comes this soon: a CIC that waits for a lock waits at
 # its start ("waiting for writers before build"), and the blocker's PID should show at once.
 _FIRST_POLL = 0.2
