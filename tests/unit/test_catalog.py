@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator.core import catalog, catalog_rows
+from dbindex_operator.core import catalog, catalog_rows, names
 
 _BUILDER = {
     "pid": 77,
@@ -271,3 +271,18 @@ def test_fingerprint_tells_rows_apart() -> None:
     assert catalog_rows.fingerprint(base, 160002) != same
     # Not part of the state's equality: states parsed from different passes compare equal.
     assert catalog.IndexState(fingerprint=b"a") == catalog.IndexState(fingerprint=b"b")
+
+
+def test_state_arguments_derive_each_name_once() -> None:
+    """A resync pass asks for the same objects' derived names every minute: computed once."""
+    catalog._derived_names.cache_clear()
+    targets = [("public", "t", "i_one"), ("public", "t", "i_two")]
+    first = catalog.state_arguments(targets)
+    assert catalog.state_arguments(targets) == first
+    info = catalog._derived_names.cache_info()
+    assert (info.misses, info.hits) == (2, 2)
+    assert first[3:] == (
+        [names.replacement("i_one"), names.replacement("i_two")],
+        [names.retired("i_one"), names.retired("i_two")],
+        [names.reindex_leftovers("i_one"), names.reindex_leftovers("i_two")],
+    )

@@ -10,6 +10,7 @@ Its rows become IndexStates in catalog_rows.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -236,11 +237,20 @@ def state_arguments(
     targets: Sequence[tuple[str, str, str]],
 ) -> tuple[list[str], ...]:
     """(schema, table, index) triples -> the six parallel arrays STATE takes."""
+    derived = [_derived_names(t[2]) for t in targets]
     return (
         [t[0] for t in targets],
         [t[1] for t in targets],
         [t[2] for t in targets],
-        [names.replacement(t[2]) for t in targets],
-        [names.retired(t[2]) for t in targets],
-        [names.reindex_leftovers(t[2]) for t in targets],
+        [d[0] for d in derived],
+        [d[1] for d in derived],
+        [d[2] for d in derived],
     )
+
+
+# Every resync pass asks again for each object's derived names (two SHA-256 digests and three
+# escaped regexes): a quarter of an idle fleet's CPU, for names that change only with the
+# declared name. About 350 bytes per name kept; bounded for a fleet whose names churn.
+@functools.lru_cache(maxsize=32_768)
+def _derived_names(name: str) -> tuple[str, str, str]:
+    return names.replacement(name), names.retired(name), names.reindex_leftovers(name)
