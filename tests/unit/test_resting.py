@@ -147,3 +147,15 @@ def test_a_health_pass_that_found_the_same_facts_is_not_a_change() -> None:
     assert resting.resting_row(tracked) == b"r1"
     tracked.health = {"sizeBytes": 8192, "scans": 4, "checkedAt": "2026-12-03T10:20:00Z"}
     assert not _skips(tracked, STATE)
+
+
+def test_after_a_same_facts_health_pass_the_next_passes_compare_one_reference() -> None:
+    """The facts are compared once per health pass, not on every resync pass after it."""
+    tracked = _tracked()
+    tracked.health = {"sizeBytes": 8192, "scans": 3, "checkedAt": "2026-12-03T10:00:00Z"}
+    resting.remember_decision(tracked, STATE, quiet=True)
+    assert tracked.decided is not None and tracked.decided[2] is tracked.health
+
+    tracked.health = {"sizeBytes": 8192, "scans": 3, "checkedAt": "2026-12-03T10:10:00Z"}
+    assert resting.resting_row(tracked) == b"r1"
+    assert tracked.decided is not None and tracked.decided[2] is tracked.health

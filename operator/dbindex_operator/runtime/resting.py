@@ -41,11 +41,10 @@ def decision_inputs(tracked: tracking.Tracked) -> tuple[Any, ...]:
     )
 
 
-def health_facts(tracked: tracking.Tracked) -> dict[str, Any] | None:
-    """Its health but the time of the look: every health pass (DBINDEX_HEALTH_INTERVAL) makes a
+def health_facts(health: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A health but the time of the look: every health pass (DBINDEX_HEALTH_INTERVAL) makes a
     new health with a new `checkedAt`, which neither the decision of an object at rest (no
     maintenance policy) nor its report reads (reporter._health); the facts are compared."""
-    health = tracked.health
     return None if health is None else {k: v for k, v in health.items() if k != "checkedAt"}
 
 
@@ -57,11 +56,17 @@ def resting_row(tracked: tracking.Tracked) -> bytes | None:
     last = tracked.decided
     if last is None or not tracked.at_rest:
         return None
+    row: bytes
     row, inputs, health = last
-    now = decision_inputs(tracked)
-    if not row or health != health_facts(tracked):
+    if not row or not all(a is b for a, b in zip(inputs, decision_inputs(tracked), strict=True)):
         return None
-    return row if all(a is b for a, b in zip(inputs, now, strict=True)) else None
+    if health is not tracked.health:
+        if health_facts(health) != health_facts(tracked.health):
+            return None
+        # A health pass found the same facts: rest on its health from now on, so the next
+        # passes compare one reference, not two dicts per object.
+        tracked.decided = (row, inputs, tracked.health)
+    return row
 
 
 def changed_meanwhile(tracked: tracking.Tracked, row: bytes | None) -> bool:
@@ -75,5 +80,5 @@ def remember_decision(tracked: tracking.Tracked, state: catalog.IndexState, *, q
     metrics.DECISIONS.inc()
     remember = quiet and tracked.at_rest
     tracked.decided = (
-        (state.fingerprint, decision_inputs(tracked), health_facts(tracked)) if remember else None
+        (state.fingerprint, decision_inputs(tracked), tracked.health) if remember else None
     )
