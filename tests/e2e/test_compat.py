@@ -1,13 +1,14 @@
 """Version-dependent behaviour on the server the suite runs against (`make matrix` runs this file
 on PostgreSQL 14 to 18 and Kubernetes 1.34 to 1.37; core/compat.py lists the facts). Each test
-that needs a particular major says so in its skip reason, keyed on the server's own version."""
+that needs a particular major runs on the suite's server when it is one, else on a throwaway
+server of that major (`_server_where`): none is skipped."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
-
-import pytest
 
 from dbindex_operator.core import catalog, compat
 from tests.e2e.conftest import (
@@ -20,7 +21,7 @@ from tests.e2e.conftest import (
     is_ready,
     sql,
 )
-from tests.harness import pg
+from tests.harness import pg, scratch
 
 
 def server_version(dsn: str) -> int:
@@ -29,17 +30,19 @@ def server_version(dsn: str) -> int:
     return version
 
 
-def _need(dsn: str, at_least: int | None = None, below: int | None = None) -> int:
-    version = server_version(dsn)
-    if at_least is not None and version < at_least:
-        pytest.skip(
-            f"needs PostgreSQL {at_least // 10000}+, the server is {compat.describe(version)}"
-        )
-    if below is not None and version >= below:
-        pytest.skip(
-            f"needs PostgreSQL before {below // 10000}, the server is {compat.describe(version)}"
-        )
-    return version
+@contextlib.contextmanager
+def _server_where(db: Target, kube: Kube, fits: Callable[[int], bool], major: int) -> Iterator[str]:
+    """The DSN of a server whose version `fits`: the suite's own when it does (as `make matrix`
+    runs this file on every major), else a throwaway PostgreSQL `major` (installed once per
+    machine, like the matrix's), which the object's Secret is pointed at. So every
+    version-dependent behaviour runs in every `make test`, whatever the default server."""
+    if fits(server_version(db.dsn)):
+        yield db.dsn
+        return
+    with scratch.server(scratch.bindir(major)) as (dsn, _):
+        assert fits(server_version(dsn)), f"PostgreSQL {major} does not fit"
+        kube.secret(db.namespace, "db", {"dsn": dsn})
+        yield dsn
 
 
 def _condition(status: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
@@ -56,24 +59,26 @@ NND_SPEC = {
 
 
 def test_nulls_not_distinct_is_refused_before_15(db: Target, kube: Kube) -> None:
-    version = _need(db.dsn, below=compat.NULLS_NOT_DISTINCT)
-    sql(db.dsn, "CREATE TABLE t (a int, b int)")
-    kube.create(db.namespace, "t-nnd", NND_SPEC)
-    status = kube.wait_phase(db.namespace, "t-nnd", "Failed", timeout=120)
-    ready = _condition(status)
-    assert ready.get("reason") == compat.REASON, status
-    assert "NULLS NOT DISTINCT" in ready["message"] and "PostgreSQL 15" in ready["message"]
-    assert compat.describe(version) in ready["message"]
-    assert index_facts(db.dsn, "t_nnd") is None, "nothing was run"
+    with _server_where(db, kube, lambda v: v < compat.NULLS_NOT_DISTINCT, 14) as dsn:
+        sql(dsn, "CREATE TABLE t (a int, b int)")
+        kube.create(db.namespace, "t-nnd", NND_SPEC)
+        status = kube.wait_phase(db.namespace, "t-nnd", "Failed", timeout=120)
+        ready = _condition(status)
+        assert ready.get("reason") == compat.REASON, status
+        assert "NULLS NOT DISTINCT" in ready["message"] and "PostgreSQL 15" in ready["message"]
+        assert compat.describe(server_version(dsn)) in ready["message"]
+        assert index_facts(dsn, "t_nnd") is None, "nothing was run"
+        kube.delete(db.namespace, "t-nnd")
+        kube.wait_gone(db.namespace, "t-nnd")
 
 
 def test_nulls_not_distinct_is_built_from_15(db: Target, kube: Kube) -> None:
-    _need(db.dsn, at_least=compat.NULLS_NOT_DISTINCT)
-    sql(db.dsn, "CREATE TABLE t (a int, b int)")
-    kube.create(db.namespace, "t-nnd", NND_SPEC)
-    kube.wait(db.namespace, "t-nnd", is_ready, timeout=120, what="Ready")
-    facts = index_facts(db.dsn, "t_nnd")
-    assert facts is not None and facts["valid"] and "NULLS NOT DISTINCT" in facts["def"]
+    with _server_where(db, kube, lambda v: v >= compat.NULLS_NOT_DISTINCT, 15) as dsn:
+        sql(dsn, "CREATE TABLE t (a int, b int)")
+        kube.create(db.namespace, "t-nnd", NND_SPEC)
+        kube.wait(db.namespace, "t-nnd", is_ready, timeout=120, what="Ready")
+        facts = index_facts(dsn, "t_nnd")
+        assert facts is not None and facts["valid"] and "NULLS NOT DISTINCT" in facts["def"]
 
 
 def test_plain_index_is_ready_and_adopted_on_every_major(db: Target, kube: Kube) -> None:
@@ -125,31 +130,33 @@ def test_orphaned_build_is_aborted_by_the_server(
 
 
 def test_last_idx_scan_dates_the_last_scan_from_16(db: Target, kube: Kube) -> None:
-    _need(db.dsn, at_least=compat.LAST_IDX_SCAN)
-    sql(db.dsn, "CREATE TABLE t (id int, email text)")
-    sql(db.dsn, "INSERT INTO t SELECT g, 'u' || g FROM generate_series(1, 20000) g")
-    sql(db.dsn, "ANALYZE t")
-    kube.create(
-        db.namespace,
-        "t-email",
-        {"connection": connection(), "table": "t", "columns": [{"column": "email"}]},
-    )
-    kube.wait(db.namespace, "t-email", is_ready, timeout=120, what="Ready")
-    pg.execute(db.dsn, "SET enable_seqscan = off; SELECT * FROM t WHERE email = 'x'")
-    last = _last_scan(db.dsn)
-    # A status with the scan counted: an earlier health pass in the same second as the scan
-    # also shows scansUnchangedSince == last (both in whole seconds), with no scan yet (the
-    # 17 and 18 matrix runs caught one).
-    kube.wait(
-        db.namespace,
-        "t-email",
-        lambda s: (
-            (s.get("health") or {}).get("scansUnchangedSince") == last
-            and (s.get("health") or {}).get("scans", 0) >= 1
-        ),
-        timeout=60,
-        what=f"scansUnchangedSince = last_idx_scan ({last}) with the scan counted",
-    )
+    with _server_where(db, kube, lambda v: v >= compat.LAST_IDX_SCAN, 16) as dsn:
+        sql(dsn, "CREATE TABLE t (id int, email text)")
+        sql(dsn, "INSERT INTO t SELECT g, 'u' || g FROM generate_series(1, 20000) g")
+        sql(dsn, "ANALYZE t")
+        kube.create(
+            db.namespace,
+            "t-email",
+            {"connection": connection(), "table": "t", "columns": [{"column": "email"}]},
+        )
+        kube.wait(db.namespace, "t-email", is_ready, timeout=120, what="Ready")
+        pg.execute(dsn, "SET enable_seqscan = off; SELECT * FROM t WHERE email = 'x'")
+        last = _last_scan(dsn)
+        # A status with the scan counted: an earlier health pass in the same second as the scan
+        # also shows scansUnchangedSince == last (both in whole seconds), with no scan yet (the
+        # 17 and 18 matrix runs caught one).
+        kube.wait(
+            db.namespace,
+            "t-email",
+            lambda s: (
+                (s.get("health") or {}).get("scansUnchangedSince") == last
+                and (s.get("health") or {}).get("scans", 0) >= 1
+            ),
+            timeout=60,
+            what=f"scansUnchangedSince = last_idx_scan ({last}) with the scan counted",
+        )
+        kube.delete(db.namespace, "t-email")
+        kube.wait_gone(db.namespace, "t-email")
 
 
 def _last_scan(dsn: str, timeout: float = 60) -> str:

@@ -6,21 +6,15 @@ btree index (its file overwritten while a throwaway server was stopped), which i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from tests.e2e.conftest import Kube, Operator, Target, connection, is_ready, sql
+from tests.harness import scratch
 
 FAST_RETRY = {"maxAttempts": 5, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2}
 
@@ -213,58 +207,11 @@ def test_a_reindex_killed_by_someone_else_leaves_copies_the_operator_drops(
 # -- amcheck on a corrupted index, on a throwaway server ----------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _throwaway_server(bindir: Path) -> Iterator[tuple[str, Any]]:
-    """A PostgreSQL cluster of its own (stopping it disturbs no other test); yields its DSN and
-    a `restart(between)` that stops it, calls `between()`, and starts it again."""
-    home = Path(tempfile.mkdtemp(prefix="dbindex-scratch-", dir="/tmp"))
-    as_pg: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    data, port = home / "data", _free_port()
-
-    def ctl(*args: str) -> None:
-        subprocess.run(
-            [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", *args],
-            check=True,
-            capture_output=True,
-            cwd="/",
-        )
-
-    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-    initdb += ["--no-sync", "-E", "UTF8", "--locale", "C"]
-    subprocess.run([*as_pg, *initdb], check=True, capture_output=True, cwd="/")
-    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-    def start() -> None:
-        ctl("-l", str(home / "postgres.log"), "-o", options, "start")
-
-    def restart(between: Any) -> None:
-        ctl("-m", "fast", "stop")
-        between()
-        start()
-
-    start()
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", restart
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            ctl("-m", "immediate", "stop")
-        shutil.rmtree(home, ignore_errors=True)
-
-
 def test_verify_finds_a_corrupted_index_and_reindex_repairs_it(
     namespace: str, kube: Kube, operator: Operator, local_env: dict[str, str]
 ) -> None:
-    bindir = Path(local_env.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
-    with _throwaway_server(bindir) as (dsn, restart):
+    bindir = Path(local_env.get("PG_BINDIR", str(scratch.DEBIAN_15)))
+    with scratch.server(bindir) as (dsn, restart):
         # Every PostgreSQL the project runs on ships amcheck (Debian's contrib, the matrix's
         # packages: docs/compatibility.md): its absence is a failure, not a skip.
         sql(dsn, "CREATE EXTENSION amcheck")

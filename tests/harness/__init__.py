@@ -6,6 +6,7 @@ Modules:
   kube     kubectl, and a Kubernetes client with DatabaseIndex helpers
   pg       one-shot PostgreSQL queries, DSN manipulation
   process  the operator as a subprocess (`dbindex-operator run`), its metrics
+  scratch  throwaway PostgreSQL clusters, of any major (hack/install-pg.sh)
 
 Importable from pytest (the repository root is on sys.path: ``tests`` is a package) and from
 ``python -m bench`` run at the repository root. No pytest here: failures raise HarnessError.

@@ -10,6 +10,24 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root (where Makefile, hack/ and crds/ are)."""
 
+
+def hack_path(script: str, *args: str, timeout: float = 900) -> Path:
+    """Run `hack/<script> args...`, which installs or fetches something once per machine and
+    prints where it is; that path. HarnessError with the script's output when it fails."""
+    from tests.harness import HarnessError
+
+    result = subprocess.run(
+        [str(REPO_ROOT / "hack" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"hack/{script} failed:\n{result.stdout}{result.stderr[-4000:]}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
 REQUIRED = ("KUBECONFIG", "PGURL")
 """What an environment dict must set to describe a running environment."""
 

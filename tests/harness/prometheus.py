@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from tests.harness import HarnessError
-from tests.harness.env import REPO_ROOT
+from tests.harness.env import REPO_ROOT, hack_path
 from tests.harness.kube import kubectl
 from tests.harness.process import free_port
 
@@ -46,16 +46,7 @@ def binary(name: str) -> str:
 
 def monitoring_crds_dir() -> Path:
     """prometheus-operator's CRD manifests, fetched once per machine (hack/monitoring-crds.sh)."""
-    result = subprocess.run(
-        [str(REPO_ROOT / "hack" / "monitoring-crds.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise HarnessError(f"hack/monitoring-crds.sh failed:\n{result.stdout}{result.stderr}")
-    return Path(result.stdout.strip())
+    return hack_path("monitoring-crds.sh", timeout=600)
 
 
 def install_monitoring_crds(env: Mapping[str, str]) -> list[str]:
