@@ -28,16 +28,13 @@ def fingerprint(row: Mapping[str, Any], version: int) -> bytes:
 def state_from_row(
     row: Mapping[str, Any], *, server_version: int = 0, fingerprint: bytes = b""
 ) -> IndexState:
-    signature = row["signature"]
-    builder = row["builder"]
-    relkind = row["relation_kind"]
-    table_kind = row["table_kind"]
+    builder = json_value(row["builder"])
     return IndexState(
         table_oid=row["table_oid"],
         table_pages=int(row["table_pages"] or 0),
-        table_kind=table_kind.decode() if isinstance(table_kind, bytes) else table_kind,
+        table_kind=_char(row["table_kind"]),
         relation_oid=row["relation_oid"],
-        relation_kind=relkind.decode() if isinstance(relkind, bytes) else relkind,
+        relation_kind=_char(row["relation_kind"]),
         on_table=bool(row["on_table"]),
         valid=bool(row["valid"]),
         definition=row["definition"],
@@ -52,10 +49,8 @@ def state_from_row(
         replacement_signature=json_value(row.get("replacement_signature")),
         retired_oid=row.get("retired_oid"),
         reindex_leftovers=tuple(json_value(row.get("reindex_leftovers")) or ()),
-        signature=json.loads(signature) if isinstance(signature, str) else signature,
-        builder=None
-        if builder is None
-        else Progress.from_row(json.loads(builder) if isinstance(builder, str) else builder),
+        signature=json_value(row["signature"]),
+        builder=None if builder is None else Progress.from_row(builder),
         server_version=server_version,
         fingerprint=fingerprint,
     )

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from dbindex_operator.core import maintenance
+from dbindex_operator.core import catalog_rows, maintenance
 
 BLOCK: Final = 8192
 _PAGE_OVERHEAD: Final = 24 + 16  # page header + btree special space
@@ -87,8 +86,7 @@ class Facts:
 
 
 def facts_from_row(row: Mapping[str, Any]) -> Facts:
-    widths = row["widths"]
-    widths = json.loads(widths) if isinstance(widths, str) else widths
+    widths = catalog_rows.json_value(row["widths"])
     since = row["stats_reset"] or row["server_start"]
     return Facts(
         size_bytes=row["size_bytes"],

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -250,7 +249,7 @@ async def probe_signature(
                 signature = await conn.fetchval(catalog.PROBE_SIGNATURE)
             finally:
                 await tx.rollback()
-    result: dict[str, Any] = json.loads(signature) if isinstance(signature, str) else signature
+    result: dict[str, Any] = catalog_rows.json_value(signature)
     return result
 
 
