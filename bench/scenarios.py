@@ -426,7 +426,8 @@ def p4(ctx: Context) -> list[ScenarioResult]:
         while unhandled and extra_runs < 2:
             result.notes.append(
                 f"operator run {extra_runs + 1} left {unhandled} of {total} new objects without "
-                "Ready status or without the finalizer (see its log for API-server timeouts); "
+                "Ready status or without the finalizer its deletionPolicy asks for (see its log "
+                "for API-server timeouts); "
                 "restarted it to adopt them before the measured restart"
             )
             ctx.say(f"p4: {unhandled} objects stuck unhandled; restarting to adopt them")
@@ -545,8 +546,8 @@ def _p4_objects(ctx: Context) -> list[dict[str, Any]]:
 def _wait_adopted(
     ctx: Context, op: Operator, total: int, timeout: float, stall: float = 90.0
 ) -> tuple[float | None, int]:
-    """Wait until every p4 object is Ready and carries our finalizer, so that a restart finds
-    nothing new.
+    """Wait until every p4 object is Ready and held as its deletionPolicy asks (our finalizer
+    under Delete only: runtime/holding.py), so that a restart finds nothing new.
 
     Returns (the monotonic time at which the status-patch counter reached `total`, i.e. all were
     reported Ready, or None; how many objects are still unhandled). Gives up early when nothing
@@ -576,11 +577,13 @@ def _wait_adopted(
 
 
 def _count_adopted(ctx: Context) -> int:
-    return sum(1 for o in _p4_objects(ctx) if cluster.is_ready(o) and _finalized(o))
+    return sum(1 for o in _p4_objects(ctx) if cluster.is_ready(o) and _held_as_asked(o))
 
 
-def _finalized(obj: dict[str, Any]) -> bool:
-    return "dbindex.dev/finalizer" in (obj["metadata"].get("finalizers") or ())
+def _held_as_asked(obj: dict[str, Any]) -> bool:
+    """An adopted object carries our finalizer if, and only if, its deletion drops the index."""
+    held = "dbindex.dev/finalizer" in (obj["metadata"].get("finalizers") or ())
+    return held == ((obj.get("spec") or {}).get("deletionPolicy") == "Delete")
 
 
 def _watch_restart(

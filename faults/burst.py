@@ -7,7 +7,10 @@ within requested timeout" after letting the write land, the accident a real star
 produced. Without the fix, every object so hit kept its finalizer and never got a status.
 
 The indexes exist already (plain CREATE INDEX on empty tables), so the run measures handling,
-not building: each object is adopted and Ready. Stranded = a finalizer and no status phase.
+not building: each object is adopted and Ready. Under deletionPolicy Delete, so that each one
+gets our finalizer at first sight (runtime/holding.py; an adopted Retain object gets none) and
+the proxy has finalizer patches to fault. Stranded = a finalizer and no status phase; every
+object must end Ready and held.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from faults.proxy import ApiProxy
 PREFIX = "faultburst-"  # not under the suite operator's `faults-*`: only the proxied one sees it
 TABLES = 20
 PICKED_UP = "never ran its handlers"  # runtime/lookout.py's warning
+FINALIZER = "dbindex.dev/finalizer"
 
 
 def _plan(total: int) -> list[tuple[str, str, str]]:
@@ -55,13 +59,13 @@ def _body(name: str, table: str, column: str) -> dict[str, Any]:
             "table": table,
             "name": name,
             "columns": [{"column": column}],
-            "deletionPolicy": "Retain",
+            "deletionPolicy": "Delete",
         },
     }
 
 
-def _census(ctx: Context, namespace: str) -> tuple[int, int, int]:
-    """(objects, Ready, stranded: finalizer and no status phase)."""
+def _census(ctx: Context, namespace: str) -> tuple[int, int, int, int]:
+    """(objects, Ready, stranded: finalizer and no status phase, held: our finalizer)."""
     items = ctx.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
         "items"
     ]
@@ -70,7 +74,8 @@ def _census(ctx: Context, namespace: str) -> tuple[int, int, int]:
         bool(o["metadata"].get("finalizers")) and not (o.get("status") or {}).get("phase")
         for o in items
     )
-    return len(items), ready, stranded
+    held = sum(FINALIZER in (o["metadata"].get("finalizers") or ()) for o in items)
+    return len(items), ready, stranded, held
 
 
 def burst(ctx: Context) -> Run:
@@ -108,11 +113,11 @@ def burst(ctx: Context) -> Run:
             )
         created = time.monotonic() - began
         deadline = time.monotonic() + max(300.0, total * 0.3)
-        ready, stranded = 0, 0
+        ready, stranded, held = 0, 0, 0
         while time.monotonic() < deadline:
             operator.check_alive()
-            _, ready, stranded = _census(ctx, namespace)
-            if ready == total:
+            _, ready, stranded, held = _census(ctx, namespace)
+            if ready == held == total:
                 break
             time.sleep(2)
         all_ready = time.monotonic() - began
@@ -122,14 +127,18 @@ def burst(ctx: Context) -> Run:
             created_in_s=round(created, 2),
             ready=ready,
             stranded=stranded,
+            held=held,
             all_ready_after_s=round(all_ready, 2) if ready == total else None,
             injected_504=len(proxy.injected),
             picked_up_by_lookout=log.count(PICKED_UP),
             share_504=ctx.burst_share,
         )
-        run.ok = ready == total and stranded == 0
+        run.ok = ready == held == total and stranded == 0
         if not run.ok:
-            run.error = f"{ready}/{total} Ready, {stranded} stranded (finalizer, no status)"
+            run.error = (
+                f"{ready}/{total} Ready, {held}/{total} held, "
+                f"{stranded} stranded (finalizer, no status)"
+            )
         run.recover_s = round(all_ready, 2)
         run.invalid_left = invalid_indexes(dsn)
     finally:

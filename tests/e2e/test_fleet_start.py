@@ -1,7 +1,9 @@
 """A first start on an existing fleet (issue #21): 1,000 DatabaseIndex objects whose indexes
 already exist are created while no operator runs; the operator's first start adopts every one,
-Ready and carrying our finalizer, without a restart, in one status patch per object that already
-carries the index's health; a restart then writes no status at all. `make bench` (p4) times the
+Ready without a restart, in one status patch per object that already carries the index's health;
+only the objects under deletionPolicy Delete carry our finalizer (runtime/holding.py: an adopted
+Retain index needs nothing from us when its object goes), until an index dropped by hand is built
+again; a restart then writes no status at all. `make bench` (p4) times the
 same at 10,000 objects; here nothing is timed. The namespace is deleted with the operator still
 running, so every finalizer is released by it."""
 
@@ -20,6 +22,7 @@ from tests.harness.kube import GROUP, PLURAL, VERSION, Kubectl
 
 TOTAL = 1_000
 TABLES = 20
+DROPS = {f"i_{j:04d}" for j in range(3, TOTAL, 10)}  # deletionPolicy Delete: 100 of them
 FINALIZER = "dbindex.dev/finalizer"
 
 
@@ -34,17 +37,19 @@ def _manifest(namespace: str, plan: list[tuple[str, str, str]]) -> str:
         f"metadata:\n  name: {name.replace('_', '-')}\n  namespace: {namespace}\n"
         f"spec:\n  connection:\n    secretRef:\n      name: {connection()['secretRef']['name']}\n"
         f"  table: {table}\n  name: {name}\n  columns:\n  - column: {column}\n"
-        "  deletionPolicy: Retain\n"
+        f"  deletionPolicy: {'Delete' if name in DROPS else 'Retain'}\n"
         for name, table, column in plan
     )
 
 
-def _census(kube: Kube, namespace: str) -> tuple[int, int, int]:
-    """(Ready objects, objects carrying our finalizer, objects with status.health)."""
+def _census(kube: Kube, namespace: str) -> tuple[int, set[str], int]:
+    """(Ready objects, the indexes whose objects carry our finalizer, objects with health)."""
     found: Any = kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     items: list[dict[str, Any]] = found["items"]
     ready = sum((o.get("status") or {}).get("phase") == "Ready" for o in items)
-    final = sum(FINALIZER in (o["metadata"].get("finalizers") or ()) for o in items)
+    final = {
+        o["spec"]["name"] for o in items if FINALIZER in (o["metadata"].get("finalizers") or ())
+    }
     healthy = sum("health" in (o.get("status") or {}) for o in items)
     return ready, final, healthy
 
@@ -104,14 +109,14 @@ def test_first_start_adopts_an_existing_fleet(
         operator.start()
         try:
             deadline = time.monotonic() + 1_800  # generous: the machine may be loaded
-            ready = final = 0
+            ready, final = 0, set()
             while time.monotonic() < deadline:
                 operator.check_alive()
                 ready, final, _ = _census(kube, namespace)
-                if ready == final == TOTAL:
+                if ready == TOTAL and final == DROPS:
                     break
                 time.sleep(3)
-            assert (ready, final) == (TOTAL, TOTAL), (ready, final, operator.tail())
+            assert ready == TOTAL and final == DROPS, (ready, len(final), operator.tail())
             time.sleep(3)  # any second patch per object would go out within this
             assert _census(kube, namespace)[2] == TOTAL  # each with status.health
             assert operator.starts == 1  # no restart was needed
@@ -141,6 +146,8 @@ def test_first_start_adopts_an_existing_fleet(
                 what="rebuilt after a drift",
             )
             assert operator.metric("dbindex_decisions_total") < decided + 10
+            # The rebuild put our finalizer on first (runtime/executors/base.launch).
+            assert _census(kube, namespace)[1] == DROPS | {"i_0007"}
 
             # A restart's settled objects are decided together soon after they arrive, not at
             # the first resync (runtime/scheduler.Scheduler.add): with a 10-minute resync, all

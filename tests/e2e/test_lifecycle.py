@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tests.conftest import Kubectl
 from tests.e2e.conftest import (
@@ -36,6 +37,46 @@ def test_finalizer_is_ours(db: Target, kube: Kube) -> None:
     _simple(db, kube, "t-email")
     meta = kube.get(db.namespace, "t-email")["metadata"]
     assert meta["finalizers"] == ["dbindex.dev/finalizer"]
+
+
+def _adopted(db: Target, kube: Kube, policy: str) -> dict[str, Any]:
+    """An index that exists already, declared under `policy`; its object once Ready."""
+    sql(db.dsn, "CREATE TABLE IF NOT EXISTS t (id int, email text)")
+    sql(db.dsn, "CREATE INDEX t_email ON t (email)")
+    kube.create(
+        db.namespace,
+        "t-email",
+        {
+            "connection": connection(),
+            "table": "t",
+            "columns": [{"column": "email"}],
+            "deletionPolicy": policy,
+        },
+    )
+    kube.wait(db.namespace, "t-email", is_ready)
+    return kube.get(db.namespace, "t-email")
+
+
+def test_an_adopted_retain_index_needs_no_finalizer(db: Target, kube: Kube) -> None:
+    """Nothing for us to do when its object goes: no finalizer was written (runtime/holding.py),
+    so the deletion does not wait for the operator at all."""
+    found = _adopted(db, kube, "Retain")
+    assert not found["metadata"].get("finalizers")
+    time.sleep(2)  # no late finalizer patch either
+    assert not kube.get(db.namespace, "t-email")["metadata"].get("finalizers")
+    kube.delete(db.namespace, "t-email")
+    kube.wait_gone(db.namespace, "t-email", timeout=10)
+    assert "FinalizerReleased" not in kube.event_reasons(db.namespace, "t-email")
+    facts = index_facts(db.dsn, "t_email")
+    assert facts is not None and facts["valid"]
+
+
+def test_an_adopted_delete_index_is_held_and_dropped(db: Target, kube: Kube) -> None:
+    found = _adopted(db, kube, "Delete")
+    assert found["metadata"].get("finalizers") == ["dbindex.dev/finalizer"]
+    kube.delete(db.namespace, "t-email")
+    kube.wait_gone(db.namespace, "t-email")
+    assert index_facts(db.dsn, "t_email") is None
 
 
 def test_delete_with_retain_keeps_the_index(db: Target, kube: Kube) -> None:
@@ -73,6 +114,10 @@ def test_delete_while_building_cancels_the_build(big_db: Target, kube: Kube) -> 
         ),
         what="a running build",
     )
+    # Our finalizer went on before the CREATE INDEX CONCURRENTLY started (executors/base.py).
+    assert kube.get(big_db.namespace, "big-k")["metadata"]["finalizers"] == [
+        "dbindex.dev/finalizer"
+    ]
     kube.delete(big_db.namespace, "big-k")
     took = kube.wait_gone(big_db.namespace, "big-k", timeout=30)
     assert took < 20, f"deletion took {took:.1f}s"

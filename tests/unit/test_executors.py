@@ -33,13 +33,18 @@ class FakeExecutor(base.Executor):
     kind = "fake"
     polls_progress = True
 
-    def __init__(self, tracked: tracking.Tracked, behaviour: Any) -> None:
+    def __init__(self, tracked: tracking.Tracked, behaviour: Any, held: bool = True) -> None:
+        async def hold(which: tracking.Tracked) -> bool:
+            self.calls.append(f"hold({which.name})")
+            return held
+
         ctx = base.Context(
             db.ConnectParams(dsn="postgresql://x@h/d"),
             None,
             settings.Settings(),
             None,  # type: ignore[arg-type]  # the fake reports nothing
             lambda: 0.0,
+            hold,
         )
         super().__init__(ctx, tracked)
         self.behaviour = behaviour
@@ -91,7 +96,7 @@ async def _launch(behaviour: Any, *, cancel: bool = False) -> tuple[FakeExecutor
 
 def test_success_reaches_outcome_with_the_value() -> None:
     fake, exits, _ = asyncio.run(_launch("CREATE INDEX ..."))
-    assert fake.calls == ["start(job=False)", "run", "progress(4242)", "outcome"]
+    assert fake.calls == ["start(job=False)", "hold(x)", "run", "progress(4242)", "outcome"]
     assert fake.results[0].value == "CREATE INDEX ..." and fake.results[0].failure is None
     assert fake.results[0].took >= 0
     assert exits == ["exit(job=False)"], "released once, after the job is gone"
@@ -135,3 +140,63 @@ def test_every_executor_declares_its_needs(kind: str, needs_slot: bool, polls: b
         cls.kind: cls for cls in (build.Build, drop.DropLeftover, drop.DropForDeletion, probe.Probe)
     }
     assert (by_kind[kind].needs_slot, by_kind[kind].polls_progress) == (needs_slot, polls)
+
+
+def test_ddl_on_an_object_that_cannot_be_held_never_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The object is being deleted without our finalizer: nothing starts, no outcome, the attempt
+    start() counted is given back, the slot is released."""
+    monkeypatch.setattr(base, "ABSTAIN_PAUSE", 0.0)
+
+    async def scenario() -> tuple[FakeExecutor, list[str], tracking.Tracked]:
+        tracked = _tracked()
+        fake = FakeExecutor(tracked, "never", held=False)
+        exits: list[str] = []
+        original = fake.start
+
+        def start() -> None:
+            original()
+            tracked.attempts += 1  # what a build's start() counts
+
+        fake.start = start  # type: ignore[method-assign]
+        job = base.launch(fake, lambda: exits.append("exit"))
+        assert job.task is not None
+        await job.task
+        return fake, exits, tracked
+
+    fake, exits, tracked = asyncio.run(scenario())
+    assert fake.calls == ["start(job=False)", "hold(x)"], "run() never called"
+    assert fake.results == [] and exits == ["exit"] and tracked.attempts == 0
+
+
+class FakeProbe(FakeExecutor):
+    kind = "probe-like"
+    needs_slot = False
+
+
+@pytest.mark.parametrize(
+    ("cls", "deleting", "held"),
+    [
+        pytest.param(FakeExecutor, False, True, id="ddl-is-held-first"),
+        pytest.param(FakeProbe, False, False, id="read-only-is-not-held"),
+        pytest.param(FakeExecutor, True, False, id="cleanup-of-a-deletion-holds-already"),
+    ],
+)
+def test_which_work_holds_the_object_first(
+    cls: type[FakeExecutor], deleting: bool, held: bool
+) -> None:
+    async def scenario() -> FakeExecutor:
+        tracked = _tracked()
+        if deleting:
+            tracked.deletion = tracking.Deletion(
+                started_at=0.0, done=asyncio.get_running_loop().create_future()
+            )
+        fake = cls(tracked, "ok")
+        fake.gate.set()
+        job = base.launch(fake, lambda: None)
+        assert job.task is not None
+        await job.task
+        return fake
+
+    fake = asyncio.run(scenario())
+    assert ("hold(x)" in fake.calls) is held
+    assert fake.calls[-2:] == ["run", "outcome"]

@@ -20,33 +20,62 @@ def meta(finalizers: tuple[str, ...] = (), deleting: bool = False) -> dict[str, 
     return found
 
 
+RETAIN = {"deletionPolicy": "Retain"}
+DELETE = {"deletionPolicy": "Delete"}
+
+
 @pytest.mark.parametrize(
-    ("event_type", "finalizers", "deleting", "expected"),
+    ("event_type", "finalizers", "deleting", "spec", "expected"),
     [
+        # Retain: our finalizer waits for the first DDL (runtime/holding.py); an index that is
+        # only adopted never gets one.
+        pytest.param(None, (), False, RETAIN, intake.Intent(track=True), id="listed-new-retain"),
         pytest.param(
-            None, (), False, intake.Intent(track=True, add_finalizer=True), id="listed-new"
+            None, (), False, DELETE, intake.Intent(track=True, add_finalizer=True), id="listed-new"
         ),
-        pytest.param(None, (OURS,), False, intake.Intent(track=True), id="listed-known"),
-        pytest.param("ADDED", (), False, intake.Intent(track=True, add_finalizer=True), id="added"),
-        pytest.param("MODIFIED", (OURS,), False, intake.Intent(track=True), id="modified"),
+        pytest.param(None, (OURS,), False, DELETE, intake.Intent(track=True), id="listed-known"),
+        pytest.param(
+            "ADDED", (), False, DELETE, intake.Intent(track=True, add_finalizer=True), id="added"
+        ),
+        pytest.param("ADDED", (), False, RETAIN, intake.Intent(track=True), id="added-retain"),
+        pytest.param("ADDED", (), False, None, intake.Intent(track=True), id="added-no-spec"),
+        pytest.param("MODIFIED", (OURS,), False, DELETE, intake.Intent(track=True), id="modified"),
+        pytest.param(
+            "MODIFIED",
+            (),
+            False,
+            DELETE,
+            intake.Intent(track=True, add_finalizer=True),
+            id="policy-changed-to-delete",
+        ),
         pytest.param(
             "MODIFIED",
             ("x/y",),
             False,
+            DELETE,
             intake.Intent(track=True, add_finalizer=True),
             id="others-finalizer-only",
         ),
-        pytest.param("MODIFIED", (OURS,), True, intake.Intent(delete=True), id="deleting-ours"),
         pytest.param(
-            "MODIFIED", ("x/y",), True, intake.Intent(forget=True), id="deleting-not-ours"
+            "MODIFIED", (OURS,), True, RETAIN, intake.Intent(delete=True), id="deleting-ours"
         ),
-        pytest.param("DELETED", (OURS,), False, intake.Intent(forget=True), id="deleted"),
+        pytest.param(
+            "MODIFIED", ("x/y",), True, DELETE, intake.Intent(forget=True), id="deleting-not-ours"
+        ),
+        pytest.param(
+            "MODIFIED", (), True, RETAIN, intake.Intent(forget=True), id="deleting-adopted-retain"
+        ),
+        pytest.param("DELETED", (OURS,), False, DELETE, intake.Intent(forget=True), id="deleted"),
     ],
 )
 def test_decide(
-    event_type: str | None, finalizers: tuple[str, ...], deleting: bool, expected: intake.Intent
+    event_type: str | None,
+    finalizers: tuple[str, ...],
+    deleting: bool,
+    spec: dict[str, Any] | None,
+    expected: intake.Intent,
 ) -> None:
-    assert intake.decide(event_type, meta(finalizers, deleting)) == expected
+    assert intake.decide(event_type, meta(finalizers, deleting), spec) == expected
 
 
 def test_add_finalizer_without_any_is_guarded_by_the_resource_version() -> None:

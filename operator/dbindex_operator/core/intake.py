@@ -22,7 +22,7 @@ JsonPatch = list[dict[str, Any]]
 
 @dataclasses.dataclass(frozen=True)
 class Intent:
-    """``track``: hand the object to the fleet; ``add_finalizer``: it lacks ours;
+    """``track``: hand the object to the fleet; ``add_finalizer``: it lacks ours and needs it now;
     ``delete``: clean up and release it; ``forget``: it is gone (or no longer ours to hold)."""
 
     track: bool = False
@@ -31,15 +31,21 @@ class Intent:
     forget: bool = False
 
 
-def decide(event_type: str | None, meta: Mapping[str, Any]) -> Intent:
-    """`event_type`: ADDED, MODIFIED, DELETED, or None for an object of the initial listing."""
+def decide(
+    event_type: str | None, meta: Mapping[str, Any], spec: Mapping[str, Any] | None = None
+) -> Intent:
+    """`event_type`: ADDED, MODIFIED, DELETED, or None for an object of the initial listing.
+
+    Our finalizer goes on at first sight only under deletionPolicy Delete (its deletion drops
+    the index); any other object gets it before its first DDL (runtime/holding.py)."""
     if event_type == "DELETED":
         return Intent(forget=True)
     ours = settings.FINALIZER in (meta.get("finalizers") or ())
     if meta.get("deletionTimestamp"):
         # Without our finalizer there is nothing to hold: the object goes when others let it.
         return Intent(delete=True) if ours else Intent(forget=True)
-    return Intent(track=True, add_finalizer=not ours)
+    drops = (spec or {}).get("deletionPolicy") == "Delete"
+    return Intent(track=True, add_finalizer=drops and not ours)
 
 
 def add_finalizer(meta: Mapping[str, Any], finalizer: str = settings.FINALIZER) -> JsonPatch:

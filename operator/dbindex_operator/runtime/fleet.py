@@ -18,6 +18,7 @@ from dbindex_operator.runtime import (
     allocator,
     db,
     garbage,
+    holding,
     kube,
     metrics,
     object_series,
@@ -43,6 +44,7 @@ class Fleet:
     def __init__(self, config: settings.Settings, client: kube.Client) -> None:
         self.config = config
         self.client = client
+        self.holder = holding.Holder(client)
         self.slots = slots.Slots(config.build_concurrency)
         self.writer = writer.StatusWriter(client, config.status_min_interval)
         self.reporter = reporter.Reporter(client, self.writer)
@@ -151,6 +153,10 @@ class Fleet:
         except TimeoutError:
             raise RetryLater(f"cleaning up {tracked.spec.schema}.{tracked.spec.name}") from None
         self._forget(tracked)
+
+    async def hold(self, tracked: tracking.Tracked) -> bool:
+        """Our finalizer on the object before work that leaves database state (holding.py)."""
+        return await self.holder.hold_object(tracked.namespace, tracked.name, tracked.uid)
 
     def gone(self, body: Mapping[str, Any]) -> None:
         """The object was deleted, or is being deleted without our finalizer: forget it and stop

@@ -3,9 +3,10 @@ decides what each event asks for).
 
 Kopf delivers the events (its watch stream, peering, selectors, reconnects); the create, update
 and delete cycle is ours: the fleet takes the object at once, our finalizer goes on in one
-guarded JSON patch per object, and a deleted object is cleaned up by a task here that removes the
-finalizer when the fleet is done. No Kopf bookkeeping annotation, no second patch, no wait for a
-write to come back (docs/benchmarks.md, "Writes per object").
+guarded JSON patch when the object needs it (runtime/holding.py), and a deleted object is
+cleaned up by a task here that removes the finalizer when the fleet is done. No Kopf bookkeeping
+annotation, no second patch, no wait for a write to come back (docs/benchmarks.md, "Writes per
+object").
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from dbindex_operator.core import errors, intake
-from dbindex_operator.runtime import fleet, kube
+from dbindex_operator.runtime import fleet, holding, kube
 
 logger = logging.getLogger(__name__)
-RETRY = 2.0  # seconds between attempts of a finalizer patch or a pending cleanup
+RETRY = 2.0  # seconds between attempts of a finalizer release or a pending cleanup
 
 
 class Intake:
     def __init__(self, objects: fleet.Fleet, client: kube.Client) -> None:
         self._fleet = objects
         self._client = client
+        self._holder = objects.holder
         self._latest: dict[str, Mapping[str, Any]] = {}  # uid -> newest body, while a task runs
         self._tasks: dict[str, asyncio.Task[None]] = {}  # uid -> its finalizer or cleanup task
         self._released: set[str] = set()  # uids whose finalizer we removed, until they go
@@ -35,8 +37,9 @@ class Intake:
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         uid = meta.get("uid", "")
-        intent = intake.decide(event_type, meta)
+        intent = intake.decide(event_type, meta, body.get("spec"))
         if intent.forget:
+            self._holder.forget(uid)
             task = self._tasks.pop(uid, None)
             if task is not None:
                 task.cancel()  # gone (or no longer held by us) while we were at it
@@ -44,6 +47,7 @@ class Intake:
             self._released.discard(uid)
             self._fleet.gone(body)
             return
+        self._holder.observe(meta)
         if uid in self._tasks:
             self._latest[uid] = body
         if intent.delete and uid in self._released:
@@ -51,7 +55,7 @@ class Intake:
         if intent.track:
             self._fleet.upsert(body)
         if intent.add_finalizer:
-            self._start(uid, body, self._finalize(uid, body), "finalize")
+            self._start(uid, body, self._finalize(body), "finalize")
         elif intent.delete:
             self._start(uid, body, self._delete(uid, body), "delete")
 
@@ -78,26 +82,9 @@ class Intake:
             del self._tasks[uid]
             self._latest.pop(uid, None)
 
-    async def _finalize(self, uid: str, body: Mapping[str, Any]) -> None:
-        """Add our finalizer; a failed or unanswered patch is checked against the object as the
-        API server has it now (it may have been applied although the reply was lost)."""
-        while True:
-            meta = self._latest.get(uid, body)["metadata"]
-            if intake.has_finalizer(meta) or meta.get("deletionTimestamp"):
-                return
-            try:
-                found = await self._client.patch_object(
-                    meta["namespace"], meta["name"], intake.add_finalizer(meta)
-                )
-                if found is None or intake.has_finalizer(found["metadata"]):
-                    return
-            except (kube.Conflict, errors.ConnectionFailed) as exc:
-                logger.info("%s/%s: adding the finalizer: %s", meta["namespace"], meta["name"], exc)
-            await asyncio.sleep(RETRY)
-            fresh = await self._reread(meta)
-            if fresh is None:
-                return
-            self._latest[uid] = fresh
+    async def _finalize(self, body: Mapping[str, Any]) -> None:
+        """Add our finalizer (deletionPolicy Delete), the way any work adds it first."""
+        await self._holder.hold(body["metadata"])
 
     async def _delete(self, uid: str, body: Mapping[str, Any]) -> None:
         """Clean up through the fleet (phase Deleting), then release the finalizer."""
@@ -124,20 +111,12 @@ class Intake:
             except (kube.Conflict, errors.ConnectionFailed) as exc:
                 logger.info("%s: releasing the finalizer: %s", _label(meta), exc)
             await asyncio.sleep(RETRY)
-            fresh = await self._reread(meta)
+            fresh = await holding.current(
+                self._client, meta["namespace"], meta["name"], meta.get("uid", ""), fallback=meta
+            )
             if fresh is None:
                 return
             self._latest[uid] = fresh
-
-    async def _reread(self, meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """The object now; None when it is gone or is another object of the same name."""
-        try:
-            found = await self._client.read_object(meta["namespace"], meta["name"])
-        except errors.ConnectionFailed:
-            return {"metadata": meta}  # try again with what we had
-        if found is None or found["metadata"].get("uid") != meta.get("uid"):
-            return None
-        return found
 
 
 def _elapsed(meta: Mapping[str, Any]) -> float:

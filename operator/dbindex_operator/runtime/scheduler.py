@@ -55,6 +55,8 @@ class Services(link.Resolver, Protocol):
     slots: slots.Slots
     reporter: reporter.Reporter
 
+    async def hold(self, tracked: tracking.Tracked) -> bool: ...
+
 
 class Scheduler:
     def __init__(self, services: Services, namespace: str, ref: specs.ConnectionRef) -> None:
@@ -155,7 +157,9 @@ class Scheduler:
         params, pool = await self.link.connect(
             fresh=bool(self._failures) or deleting, deleting=deleting
         )
-        return base.Context(params, pool, self.config, self.services.reporter, self._clock)
+        return base.Context(
+            params, pool, self.config, self.services.reporter, self._clock, self.services.hold
+        )
 
     async def _pass(self, full: bool = True) -> None:
         """Read the catalog for the objects without a job and act on it. Only a `full` pass (the

@@ -9,10 +9,13 @@ An executor is made for one object and one piece of work. The scheduler calls, i
 launch() owns that sequence, the task, and the release of whatever the scheduler reserved.
 Executors decide nothing about *whether* to act: core/plan.py did, from the catalog.
 
-launch() also puts every DDL session of the work under a runtime/guard.Guard: the index's
-advisory lock, and the catalog re-read under it against the state the decision was made from
-(core/locks.py). A work that abstains ran nothing: it gets no outcome, its attempt is not
-counted, and the object is decided again after ABSTAIN_PAUSE seconds.
+Before the first DDL, launch() has our finalizer put on the object and confirmed
+(runtime/holding.py): work that leaves database state is never started for an object whose
+deletion would not wait for us. launch() also puts every DDL session of the work under a
+runtime/guard.Guard: the index's advisory lock, and the catalog re-read under it against the
+state the decision was made from (core/locks.py). A work that abstains ran nothing: it gets no
+outcome, its attempt is not counted, and the object is decided again after ABSTAIN_PAUSE
+seconds.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from dbindex_operator.core import catalog, errors, locks, settings, status
@@ -34,13 +37,15 @@ ABSTAIN_PAUSE = 2.0  # seconds: no hot loop while another session holds the inde
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What executors may use: one database, the settings, the reporter, the loop clock."""
+    """What executors may use: one database, the settings, the reporter, the loop clock, and
+    `hold`: our finalizer on an object, confirmed (False: it is going; runtime/holding.py)."""
 
     params: db.ConnectParams
     pool: Any
     config: settings.Settings
     reporter: reporter.Reporter
     clock: Callable[[], float]
+    hold: Callable[[tracking.Tracked], Awaitable[bool]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +107,7 @@ def launch(
         started = time.monotonic()
         try:
             try:
+                await _held(executor)
                 value = await executor.run(job)
             except locks.Abstained as abstained:
                 tracked.attempts, tracked.partition_attempts = counted
@@ -129,6 +135,15 @@ def launch(
     tracked.job = job
     job.task = asyncio.create_task(work(), name=f"{executor.kind}:{tracked.label}")
     return job
+
+
+async def _held(executor: Executor) -> None:
+    """DDL leaves database state that a deletion must clean up: our finalizer goes on first,
+    confirmed by the API server (runtime/holding.py). An object being deleted without it gets
+    nothing started; it leaves the fleet when it goes."""
+    tracked = executor.tracked
+    if executor.needs_slot and tracked.deletion is None and not await executor.ctx.hold(tracked):
+        raise locks.Abstained("the object is being deleted", quiet=True)
 
 
 def _abstained(executor: Executor, abstained: locks.Abstained) -> None:
