@@ -43,17 +43,7 @@ def _adopted(db: Target, kube: Kube, policy: str) -> dict[str, Any]:
     """An index that exists already, declared under `policy`; its object once Ready."""
     sql(db.dsn, "CREATE TABLE IF NOT EXISTS t (id int, email text)")
     sql(db.dsn, "CREATE INDEX t_email ON t (email)")
-    kube.create(
-        db.namespace,
-        "t-email",
-        {
-            "connection": connection(),
-            "table": "t",
-            "columns": [{"column": "email"}],
-            "deletionPolicy": policy,
-        },
-    )
-    kube.wait(db.namespace, "t-email", is_ready)
+    _simple(db, kube, "t-email", policy)
     return kube.get(db.namespace, "t-email")
 
 
