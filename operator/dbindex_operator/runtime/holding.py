@@ -9,8 +9,8 @@ waits for the operator to clean up. What it saves: an index that exists already 
 adopted under deletionPolicy Retain needs nothing from us when its object goes, yet a finalizer
 on it cost one write (and one watch event) per object on a first start on an existing fleet,
 the API server's busiest hour (issue #21), and made `kubectl delete` wait for a running
-operator for nothing. Once on, it stays until the deletion releases it (docs/architecture.md,
-"The finalizer").
+operator for nothing. Once on, it stays until the deletion releases it (README, "Deletion";
+docs/architecture.md, "The life of one object").
 """
 
 from __future__ import annotations
