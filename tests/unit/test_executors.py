@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbindex_operator.core import catalog, errors, settings
+from dbindex_operator.core import catalog, errors, locks, settings
 from dbindex_operator.runtime import db, tracking
 from dbindex_operator.runtime.executors import base
 
@@ -27,6 +27,14 @@ def _tracked() -> tracking.Tracked:
         status={},
         written={},
     )
+
+
+class LockingConnection:
+    """All runtime/guard.Guard asks of a session here: the advisory lock, granted."""
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        assert query == locks.TRY_LOCK
+        return True
 
 
 class FakeExecutor(base.Executor):
@@ -59,6 +67,10 @@ class FakeExecutor(base.Executor):
         self.calls.append("run")
         job.set_backend(4242)
         await self.gate.wait()
+        guard = db.GUARD.get()
+        if guard is not None:  # what db.session does first on every DDL session
+            await guard(LockingConnection())
+        self.calls.append("ddl")
         if isinstance(self.behaviour, BaseException):
             raise self.behaviour
         return self.behaviour
@@ -96,7 +108,14 @@ async def _launch(behaviour: Any, *, cancel: bool = False) -> tuple[FakeExecutor
 
 def test_success_reaches_outcome_with_the_value() -> None:
     fake, exits, _ = asyncio.run(_launch("CREATE INDEX ..."))
-    assert fake.calls == ["start(job=False)", "hold(x)", "run", "progress(4242)", "outcome"]
+    assert fake.calls == [
+        "start(job=False)",
+        "hold(x)",  # started with the work, so that it overlaps the connection
+        "run",
+        "progress(4242)",
+        "ddl",
+        "outcome",
+    ]
     assert fake.results[0].value == "CREATE INDEX ..." and fake.results[0].failure is None
     assert fake.results[0].took >= 0
     assert exits == ["exit(job=False)"], "released once, after the job is gone"
@@ -142,14 +161,15 @@ def test_every_executor_declares_its_needs(kind: str, needs_slot: bool, polls: b
     assert (by_kind[kind].needs_slot, by_kind[kind].polls_progress) == (needs_slot, polls)
 
 
-def test_ddl_on_an_object_that_cannot_be_held_never_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The object is being deleted without our finalizer: nothing starts, no outcome, the attempt
+def test_no_ddl_for_an_object_that_cannot_be_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The object is being deleted without our finalizer: no DDL, no outcome, the attempt
     start() counted is given back, the slot is released."""
     monkeypatch.setattr(base, "ABSTAIN_PAUSE", 0.0)
 
     async def scenario() -> tuple[FakeExecutor, list[str], tracking.Tracked]:
         tracked = _tracked()
         fake = FakeExecutor(tracked, "never", held=False)
+        fake.gate.set()
         exits: list[str] = []
         original = fake.start
 
@@ -164,7 +184,7 @@ def test_ddl_on_an_object_that_cannot_be_held_never_runs(monkeypatch: pytest.Mon
         return fake, exits, tracked
 
     fake, exits, tracked = asyncio.run(scenario())
-    assert fake.calls == ["start(job=False)", "hold(x)"], "run() never called"
+    assert fake.calls == ["start(job=False)", "hold(x)", "run"], "no DDL ran"
     assert fake.results == [] and exits == ["exit"] and tracked.attempts == 0
 
 
@@ -199,4 +219,4 @@ def test_which_work_holds_the_object_first(
 
     fake = asyncio.run(scenario())
     assert ("hold(x)" in fake.calls) is held
-    assert fake.calls[-2:] == ["run", "outcome"]
+    assert fake.calls[-3:] == ["run", "ddl", "outcome"]

@@ -1,5 +1,6 @@
-"""The guard every DDL session runs first: the index's advisory lock, then the catalog re-read
-under it (core/locks.py says why and what is compared).
+"""The guard every DDL session runs first: our finalizer on the object (runtime/holding.py),
+the index's advisory lock, then the catalog re-read under it (core/locks.py says why and what is
+compared).
 
 executors/base.launch makes one Guard per piece of work and sets it in db.GUARD for the work's
 task only; db.session runs it on each session it opens, right after connecting. So every
@@ -10,6 +11,7 @@ the statement: held for the statement's life, released by the server when that s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -60,8 +62,14 @@ class Guard:
         self.key = locks.key(target[0], target[2])
         self.decided = decided
         self.checked = False
+        # Our finalizer going on, started with the work so that it overlaps the connection
+        # (executors/base.launch); False: the object is being deleted without it. None: the
+        # work needs none (a deletion's cleanup: the object holds it already).
+        self.held: asyncio.Future[bool] | None = None
 
     async def __call__(self, conn: Any) -> None:
+        if self.held is not None and not await self.held:
+            raise locks.Abstained("the object is being deleted", quiet=True)
         if lease is not None and not self.checked:
             problem = await lease()
             if problem is not None:

@@ -9,13 +9,12 @@ An executor is made for one object and one piece of work. The scheduler calls, i
 launch() owns that sequence, the task, and the release of whatever the scheduler reserved.
 Executors decide nothing about *whether* to act: core/plan.py did, from the catalog.
 
-Before the first DDL, launch() has our finalizer put on the object and confirmed
-(runtime/holding.py): work that leaves database state is never started for an object whose
-deletion would not wait for us. launch() also puts every DDL session of the work under a
-runtime/guard.Guard: the index's advisory lock, and the catalog re-read under it against the
-state the decision was made from (core/locks.py). A work that abstains ran nothing: it gets no
-outcome, its attempt is not counted, and the object is decided again after ABSTAIN_PAUSE
-seconds.
+launch() puts every DDL session of the work under a runtime/guard.Guard: our finalizer on the
+object, confirmed by the API server (runtime/holding.py: no DDL for an object whose deletion
+would not wait for us; launch() starts adding it at once, so that it overlaps the connection),
+the index's advisory lock, and the catalog re-read under it against the state the decision was
+made from (core/locks.py). A work that abstains ran nothing: it gets no outcome, its attempt is
+not counted, and the object is decided again after ABSTAIN_PAUSE seconds.
 """
 
 from __future__ import annotations
@@ -99,6 +98,8 @@ def launch(
     )
     spec = executor.spec
     lock = guard.Guard(executor.ctx.params, (spec.schema, spec.table, spec.name), decided)
+    if executor.needs_slot and tracked.deletion is None:
+        lock.held = asyncio.ensure_future(executor.ctx.hold(tracked))
     counted = (tracked.attempts, dict(tracked.partition_attempts))
     executor.start()
 
@@ -107,7 +108,6 @@ def launch(
         started = time.monotonic()
         try:
             try:
-                await _held(executor)
                 value = await executor.run(job)
             except locks.Abstained as abstained:
                 tracked.attempts, tracked.partition_attempts = counted
@@ -128,6 +128,8 @@ def launch(
             job.backend_pid = None
             executor.outcome(result)
         finally:
+            if lock.held is not None and not lock.held.done():
+                lock.held.cancel()  # the work ended before any DDL; nothing needs it now
             if tracked.job is job:
                 tracked.job = None
             on_exit()
@@ -135,15 +137,6 @@ def launch(
     tracked.job = job
     job.task = asyncio.create_task(work(), name=f"{executor.kind}:{tracked.label}")
     return job
-
-
-async def _held(executor: Executor) -> None:
-    """DDL leaves database state that a deletion must clean up: our finalizer goes on first,
-    confirmed by the API server (runtime/holding.py). An object being deleted without it gets
-    nothing started; it leaves the fleet when it goes."""
-    tracked = executor.tracked
-    if executor.needs_slot and tracked.deletion is None and not await executor.ctx.hold(tracked):
-        raise locks.Abstained("the object is being deleted", quiet=True)
 
 
 def _abstained(executor: Executor, abstained: locks.Abstained) -> None:
