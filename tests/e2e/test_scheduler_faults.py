@@ -4,10 +4,7 @@ turned the object Failed; deletion waited inside the Kopf handler and did not su
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from tests.e2e.conftest import (
     Kube,
@@ -18,45 +15,8 @@ from tests.e2e.conftest import (
     invalid_indexes,
     is_ready,
     sql,
+    table_locked,
 )
-
-
-@contextmanager
-def table_locked(
-    dsn: str, table: str, mode: str = "ACCESS EXCLUSIVE"
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Another session holds a `mode` lock on `table` until the block ends, idle in its
-    transaction: a READ COMMITTED session that holds no snapshot, so CREATE INDEX CONCURRENTLY
-    on other tables does not wait for it (it would for a running query)."""
-    holder = subprocess.Popen(
-        ["psql", dsn, "-v", "ON_ERROR_STOP=1"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert holder.stdin is not None
-    holder.stdin.write(f"BEGIN;\nLOCK TABLE {table} IN {mode} MODE;\n".encode())
-    holder.stdin.flush()
-    lock_name = "".join(word.capitalize() for word in mode.lower().split()) + "Lock"
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            rows = sql(
-                dsn,
-                "SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = $1 AND l.mode = $2 AND l.granted",
-                table,
-                lock_name,
-            )
-            if rows[0]["n"]:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"could not lock {table}")
-        yield holder
-    finally:
-        holder.stdin.close()  # psql exits, its transaction ends
-        holder.wait(10)
 
 
 def test_a_locked_table_delays_only_its_own_objects(db: Target, kube: Kube) -> None:
