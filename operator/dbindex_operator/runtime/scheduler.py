@@ -1,26 +1,24 @@
 """Scheduler: one asyncio task per database connection (namespace + Secret reference).
 
 It owns every DatabaseIndex that uses that connection. Each pass reads the catalog for all of
-them in one query, asks core/plan.py what to do about each, and hands every piece of work to an
-executor (runtime/executors): definition checks at once, DDL when a build slot for the database
-and the table is free, longest work first. While builds run it polls pg_stat_progress_create_index
-for all of them in one query. No Kopf timer or daemon per object: thousands of objects stay cheap.
-It decides nothing itself and keeps no history the catalog could tell.
+them in one query, asks runtime/deciding.py (core/plan.py) what to do about each, and hands
+every piece of work to an executor (runtime/executors): definition checks at once, DDL when a
+build slot for the database and the table is free, longest work first. While builds run it polls
+pg_stat_progress_create_index for all of them in one query. No Kopf timer or daemon per object:
+thousands of objects stay cheap. It decides nothing itself and keeps no history the catalog
+could tell.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from typing import Protocol
 
 from dbindex_operator.core import (
     catalog,
-    definitions,
     errors,
     parallelism,
-    plan,
     settings,
     slots,
     status,
@@ -28,8 +26,8 @@ from dbindex_operator.core import (
 from dbindex_operator.core import spec as specs
 from dbindex_operator.runtime import (
     db,
+    deciding,
     deletion,
-    executors,
     link,
     metrics,
     reporter,
@@ -195,7 +193,7 @@ class Scheduler:
                 deleting = True
                 executor = deletion.step(ctx, tracked, state)
             else:
-                executor, wait = self._decide(ctx, tracked, state)
+                executor, wait = deciding.decide(ctx, tracked, state)
                 soon |= wait
                 resting.remember_decision(tracked, state, quiet=executor is None and not wait)
             if executor is not None and executor.needs_slot:
@@ -216,33 +214,6 @@ class Scheduler:
         due = tracking.next_due(self.objects.values(), self._clock())
         if due is not None:
             self._next_pass = min(self._next_pass, due)
-
-    def _decide(
-        self, ctx: base.Context, tracked: tracking.Tracked, state: catalog.IndexState
-    ) -> tuple[base.Executor | None, bool]:
-        """plan.decide's executor (None: it was only reported) and whether to look again soon."""
-        spec = tracked.spec
-        assert spec is not None
-        if tracked.desired is None and not definitions.needs_probe(spec):
-            tracked.desired = definitions.local_signature(spec)
-        history = tracked.history(self._clock())
-        window = spec.window or self.config.default_window
-        now = datetime.datetime.now(datetime.UTC)
-        action = plan.decide(
-            spec,
-            state,
-            tracked.desired,
-            history,
-            now=now,
-            window=window,
-            verify_every=self.config.verify_interval,
-            reindex_cooldown=self.config.reindex_cooldown,
-        )
-        tracked.wait_for_window(action, window, now, self._clock())
-        executor = executors.for_action(ctx, tracked, action, state)
-        if executor is not None:
-            return executor, isinstance(action, plan.Probe)
-        return None, ctx.reporter.decision(tracked, action, state)
 
     def _start(
         self,
